@@ -1,0 +1,1 @@
+"""Runs student code in a forked, locked-down child process (see README "Security model")."""

@@ -1,0 +1,45 @@
+"""Defaults in one place: the CLI and the Python API both read them here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCHEMA_VERSION = 1
+
+# Grading seed used when the instructor keeps none secret (GRADER_SEED or --seed-file override it).
+DEFAULT_GRADING_SEED = 20261128
+# Seed of the public random cases: public by definition, shown in feedback.
+PUBLIC_SEED = 7
+HIDDEN_CASE_COUNT = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Resource limits for one submission's sandboxed child."""
+
+    submission_seconds: float = 60.0  # wall clock for the whole submission, restarts included
+    call_seconds: float = 10.0  # wall clock for one call of a student function
+    setup_seconds: float = 30.0  # child start: protections, device warm-up, the module's top level
+    memory_mb: int = 1024  # address space the child may add on top of torch's own
+    file_size_mb: int = 16  # largest file the child may write
+    open_files: int = 256  # descriptors the child may hold
+    output_chars: int = 20_000  # captured stdout+stderr kept per submission
+    result_bytes: int = 16 * 1024 * 1024  # largest result stream read back from the child
+    max_tensor_elements: int = 1_000_000  # largest tensor accepted back from the child
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """allclose tolerances for comparing against the float64 reference."""
+
+    rtol: float
+    atol: float
+
+
+TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=1e-7, atol=1e-9),
+    "float32": Tolerance(rtol=1e-4, atol=1e-5),
+}
