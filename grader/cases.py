@@ -1,0 +1,151 @@
+"""Seeded inputs: the public cases students see and the hidden ones derived from a grading seed.
+
+Cases never come from files a student could read; each is a pure function of a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from grader.settings import HIDDEN_CASE_COUNT, PUBLIC_SEED
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForwardCase:
+    """Inputs for one rnn_forward / rnn_forward_fused / to_nn_rnn call."""
+
+    name: str  # e.g. "course", "public-2", "hidden-5"; hidden names reveal nothing
+    public: bool  # shown in self-check and feedback
+    x: torch.Tensor  # (batch, seq, input) in the case's dtype, on CPU
+    h0: torch.Tensor  # (batch, hidden)
+    W_xh: torch.Tensor  # (input, hidden)
+    W_hh: torch.Tensor  # (hidden, hidden)
+    b_h: torch.Tensor  # (hidden,)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.x.dtype).removeprefix("torch.")
+
+    @property
+    def dims(self) -> tuple[int, int, int, int]:
+        """(batch, seq, input, hidden)."""
+        batch, seq, inputs = self.x.shape
+        return batch, seq, inputs, self.W_hh.shape[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseSet:
+    """Every input the grader feeds the student's functions for one grade."""
+
+    name: str  # "public" or "full"
+    hidden_sizes: tuple[tuple[int, int], ...]  # (batch, hidden) for init_hidden
+    weight_sizes: tuple[tuple[int, int, int], ...]  # (input, hidden, seed) for init_weights
+    forward: tuple[ForwardCase, ...]  # for the three forward-style functions
+
+    @property
+    def id(self) -> str:
+        """Fingerprint of the exact inputs: changes when the grading seed does."""
+        digest = hashlib.sha256(repr((self.hidden_sizes, self.weight_sizes)).encode())
+        for case in self.forward:
+            for tensor in (case.x, case.h0, case.W_xh, case.W_hh, case.b_h):
+                digest.update(repr(tensor.tolist()).encode())
+        return digest.hexdigest()[:16]
+
+
+def course_case() -> ForwardCase:
+    """The course notebook's example: x = 1..5 as (1, 5, 1), hidden 4, seed 0, zero h0 and b_h."""
+    generator = torch.Generator().manual_seed(0)
+    return ForwardCase(
+        name="course",
+        public=True,
+        x=torch.arange(1, 6, dtype=torch.float32).reshape(1, 5, 1),
+        h0=torch.zeros(1, 4),
+        W_xh=torch.randn(1, 4, generator=generator),
+        W_hh=torch.randn(4, 4, generator=generator),
+        b_h=torch.zeros(4),
+    )
+
+
+def random_case(
+    name: str, dims: tuple[int, int, int, int], dtype: torch.dtype, generator: torch.Generator
+) -> ForwardCase:
+    """Random inputs of the given (batch, seq, input, hidden); non-zero h0 and b_h on purpose."""
+    batch, seq, inputs, hidden = dims
+    scale = hidden**-0.5  # keeps tanh out of saturation, where many bugs would hide
+
+    def draw(*shape: int, factor: float = 1.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * factor).to(dtype)
+
+    return ForwardCase(
+        name=name,
+        public=name.startswith("public"),
+        x=draw(batch, seq, inputs),
+        h0=draw(batch, hidden, factor=0.5),
+        W_xh=draw(inputs, hidden, factor=scale),
+        W_hh=draw(hidden, hidden, factor=scale),
+        b_h=draw(hidden, factor=0.5),
+    )
+
+
+PUBLIC_DIMS: tuple[tuple[int, int, int, int], ...] = ((2, 3, 2, 3), (3, 4, 3, 2), (1, 6, 1, 5))
+# Shapes every hidden set holds, so transposition, batch and length bugs always show.
+HIDDEN_DIMS: tuple[tuple[int, int, int, int], ...] = ((3, 7, 2, 5), (4, 12, 5, 8), (2, 1, 3, 2))
+
+
+def public_cases() -> CaseSet:
+    """The cases a student sees: the course example and a few small random ones."""
+    generator = torch.Generator().manual_seed(PUBLIC_SEED)
+    dtypes = (torch.float32, torch.float64, torch.float32)
+    forward = [course_case()]
+    for index, (dims, dtype) in enumerate(zip(PUBLIC_DIMS, dtypes, strict=True), start=1):
+        forward.append(random_case(f"public-{index}", dims, dtype, generator))
+    return CaseSet(
+        name="public",
+        hidden_sizes=((1, 4), (3, 2), (2, 7)),
+        weight_sizes=((1, 4, 0), (3, 2, 1), (2, 5, 42)),
+        forward=tuple(forward),
+    )
+
+
+def full_cases(grading_seed: int) -> CaseSet:
+    """Public cases plus hidden ones derived from the grading seed."""
+    public = public_cases()
+    generator = torch.Generator().manual_seed(grading_seed)
+    hidden = [
+        random_case(f"hidden-{i}", dims, dtype, generator)
+        for i, (dims, dtype) in enumerate(_hidden_plan(generator), start=1)
+    ]
+    seeds = torch.randint(0, 2**31 - 1, (3,), generator=generator).tolist()
+    return CaseSet(
+        name="full",
+        hidden_sizes=(*public.hidden_sizes, (4, 8), (1, 1)),
+        weight_sizes=(*public.weight_sizes, *((5, 8, s) for s in seeds)),
+        forward=(*public.forward, *hidden),
+    )
+
+
+def _hidden_plan(
+    generator: torch.Generator,
+) -> Iterator[tuple[tuple[int, int, int, int], torch.dtype]]:
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (1,), generator=generator))
+
+    dtypes = (torch.float32, torch.float64)
+    for index in range(HIDDEN_CASE_COUNT):
+        if index < len(HIDDEN_DIMS):
+            dims = HIDDEN_DIMS[index]
+        else:
+            dims = (pick(1, 4), pick(1, 12), pick(1, 5), pick(1, 8))
+        yield dims, dtypes[index % 2]
+
+
+def seed_from_text(text: str) -> int:
+    """Any secret string -> a 63-bit seed."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text) % 2**63
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % 2**63

@@ -1,0 +1,270 @@
+"""Notebook -> the graded functions' source, without executing anything.
+
+Takes the five graded functions, the helpers they call and the imports and module-level names they
+use, in notebook order, the way running the notebook top to bottom would define them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import symtable
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from grader.checks.catalog import FUNCTIONS
+from grader.errors import NotebookError
+from grader.results import Problem
+
+# Names whose use inside rnn_forward (or its helpers) means it did not build the RNN itself.
+BUILTIN_RNN_NAMES = frozenset(
+    {"RNN", "RNNCell", "LSTM", "GRU", "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "_VF", "RNNBase"}
+)
+_MAGIC = re.compile(r"^(\s*)(%|!)")
+_CELL_MAGIC = re.compile(r"^\s*%%")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chunk:
+    """One top-level statement the child executes, in notebook order."""
+
+    source: str  # the statement's code, magics removed
+    cell: int  # 1-based cell number in the notebook
+    line: int  # 1-based line in the cell where the statement starts
+    binds: tuple[str, ...]  # names it defines at module level
+
+
+@dataclass(frozen=True, kw_only=True)
+class Extracted:
+    """What the sandbox runs and what the checks need to know about the source."""
+
+    chunks: tuple[Chunk, ...]  # statements to execute, in notebook order
+    found: dict[str, int]  # graded function -> cell its (last) definition is in
+    missing: dict[str, str]  # graded function -> why it could not be found
+    problems: tuple[Problem, ...]  # notes that name their cell
+    builtin_rnn_users: frozenset[str]  # graded functions whose code reaches a built-in RNN
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notebook:
+    """The code cells of a readable notebook."""
+
+    cells: tuple[tuple[int, str], ...]  # (1-based cell number, source) of every code cell
+    problems: tuple[Problem, ...]  # schema deviations that did not stop grading
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Statement:
+    node: ast.stmt
+    source: str
+    cell: int
+    line: int
+    binds: tuple[str, ...]
+
+
+def load_notebook(data: bytes) -> Notebook:
+    """Parse notebook bytes; NotebookError if they cannot be graded at all."""
+    if not data.strip():
+        raise NotebookError("the file is empty")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"not a notebook: the file is not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise NotebookError(
+            f"not a notebook: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg});"
+            " the file may be truncated"
+        ) from None
+    if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
+        raise NotebookError("not a notebook: the JSON has no 'cells' list")
+    if raw.get("nbformat") != 4:
+        raise NotebookError(
+            f"unsupported notebook format (nbformat {raw.get('nbformat')}): open and save it"
+            " with Jupyter 4 or newer to convert it to nbformat 4"
+        )
+    return Notebook(cells=_code_cells(raw), problems=tuple(_schema_problems(raw)))
+
+
+def _schema_problems(raw: dict[str, object]) -> Iterator[Problem]:
+    import nbformat  # lazy: about 0.1 s of imports, paid only when a notebook is read
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # missing cell ids and the like: not the student's problem
+            nbformat.validate(nbformat.from_dict(raw))  # type: ignore[no-untyped-call]
+    except nbformat.ValidationError as exc:
+        yield Problem(
+            message=f"the notebook does not follow the nbformat 4 schema ({exc.message});"
+            " graded anyway"
+        )
+
+
+def _code_cells(raw: dict[str, object]) -> tuple[tuple[int, str], ...]:
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookError("not a valid notebook: 'cells' is not a list")
+    out: list[tuple[int, str]] = []
+    for number, cell in enumerate(cells, start=1):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            out.append(
+                (number, "".join(map(str, source)) if isinstance(source, list) else str(source))
+            )
+    if not out:
+        raise NotebookError("the notebook has no code cells")
+    return tuple(out)
+
+
+def strip_magics(source: str) -> str:
+    """Blank IPython magics and shell lines; a cell magic drops the whole cell."""
+    if _CELL_MAGIC.match(source):
+        return ""
+    lines = source.split("\n")
+    # `pass` keeps line numbers and keeps an indented block non-empty.
+    return "\n".join(_MAGIC.sub(r"\1pass  # ", line) for line in lines)
+
+
+def _statements(cells: Iterable[tuple[int, str]], problems: list[Problem]) -> Iterator[_Statement]:
+    for cell, raw_source in cells:
+        source = strip_magics(raw_source)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            problems.append(
+                Problem(
+                    message=f"syntax error: {exc.msg}; this cell was skipped",
+                    cell=cell,
+                    line=exc.lineno,
+                    severity="error",
+                )
+            )
+            continue
+        for node in tree.body:
+            start, text = _segment(source, node)
+            yield _Statement(
+                node=node, source=text, cell=cell, line=start, binds=tuple(_binds(node))
+            )
+
+
+def _segment(source: str, node: ast.stmt) -> tuple[int, str]:
+    """The statement's own text and first line, decorators included."""
+    decorators = getattr(node, "decorator_list", [])
+    if decorators:
+        start = min(d.lineno for d in decorators) - 1  # the '@' sits one column left of the name
+        lines = source.split("\n")[start : node.end_lineno]
+        return start + 1, "\n".join(lines)
+    return node.lineno, ast.get_source_segment(source, node) or ""
+
+
+def _binds(node: ast.stmt) -> Iterator[str]:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        yield node.name
+    elif isinstance(node, ast.Import | ast.ImportFrom):
+        for alias in node.names:
+            if alias.name != "*":
+                yield (alias.asname or alias.name).split(".")[0]
+    elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            yield from (n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
+
+def _uses(stmt: _Statement) -> set[str]:
+    """Global names a statement reads (free names of a function, loads of anything else)."""
+    node = stmt.node
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return set()
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return _free_names(node)
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _free_names(node: ast.stmt) -> set[str]:
+    table = symtable.symtable(ast.unparse(node), "<cell>", "exec")
+    # Decorators, defaults and bases are read in the module scope itself.
+    names = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
+    stack = list(table.get_children())
+    while stack:
+        scope = stack.pop()
+        stack.extend(scope.get_children())
+        names.update(s.get_name() for s in scope.get_symbols() if s.is_global())
+    return names
+
+
+def extract(notebook: Notebook) -> Extracted:
+    """Select what the graded functions need, in notebook order."""
+    problems: list[Problem] = list(notebook.problems)
+    statements = list(_statements(notebook.cells, problems))
+    last: dict[str, int] = {}
+    for index, stmt in enumerate(statements):
+        for name in stmt.binds:
+            last[name] = index
+    keep = _closure([last[f] for f in FUNCTIONS if f in last], statements, last)
+    problems.extend(_duplicate_notes(statements))
+    chunks = tuple(
+        Chunk(source=s.source, cell=s.cell, line=s.line, binds=s.binds)
+        for i, s in enumerate(statements)
+        if i in keep
+    )
+    found = {f: statements[last[f]].cell for f in FUNCTIONS if f in last}
+    missing = {f: _why_missing(f, notebook.cells, problems) for f in FUNCTIONS if f not in last}
+    users = frozenset(f for f in found if _reaches_builtin_rnn(last[f], statements, last))
+    return Extracted(
+        chunks=chunks,
+        found=found,
+        missing=missing,
+        problems=tuple(problems),
+        builtin_rnn_users=users,
+    )
+
+
+def _closure(roots: list[int], statements: list[_Statement], last: dict[str, int]) -> set[int]:
+    keep: set[int] = set()
+    todo = list(roots)
+    while todo:
+        index = todo.pop()
+        if index in keep:
+            continue
+        keep.add(index)
+        todo.extend(last[name] for name in _uses(statements[index]) if name in last)
+    return keep
+
+
+def _reaches_builtin_rnn(root: int, statements: list[_Statement], last: dict[str, int]) -> bool:
+    for index in _closure([root], statements, last):
+        node = statements[index].node
+        for sub in ast.walk(node):
+            name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
+            if name in BUILTIN_RNN_NAMES:
+                return True
+            if isinstance(sub, ast.alias) and sub.name.split(".")[-1] in BUILTIN_RNN_NAMES:
+                return True
+    return False
+
+
+def _duplicate_notes(statements: list[_Statement]) -> Iterator[Problem]:
+    cells: dict[str, list[int]] = {}
+    for stmt in statements:
+        if isinstance(stmt.node, ast.FunctionDef) and stmt.node.name in FUNCTIONS:
+            cells.setdefault(stmt.node.name, []).append(stmt.cell)
+    for name, where in cells.items():
+        if len(where) > 1:
+            listed = ", ".join(str(c) for c in where)
+            yield Problem(
+                message=f"{name} is defined in cells {listed}; the last one (cell {where[-1]})"
+                " is graded, as running the notebook would do",
+                cell=where[-1],
+            )
+
+
+def _why_missing(function: str, cells: Iterable[tuple[int, str]], problems: list[Problem]) -> str:
+    broken = {p.cell: p for p in problems if p.severity == "error"}
+    for cell, source in cells:
+        if cell in broken and re.search(rf"\bdef\s+{function}\b", source):
+            line = broken[cell].line
+            return f"{function} is in cell {cell}, which has a syntax error at line {line}"
+    return f"{function} is not defined anywhere in the notebook"

@@ -1,0 +1,104 @@
+"""The trusted reference solution, in float64, with knobs that reproduce known mistakes.
+
+Only the grader's own process imports this module; the sandbox's fork server never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+Activation = Literal["tanh", "relu", "sigmoid", "none"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variant:
+    """How a forward pass differs from the correct one (all defaults: the correct one)."""
+
+    activation: Activation = "tanh"  # the nonlinearity applied to the pre-activation
+    transpose_whh: bool = False  # uses W_hh.T instead of W_hh
+    bias: bool = True  # adds b_h
+    use_h0: bool = True  # starts from the given h0 (False: from zeros)
+    pre_activation: bool = False  # returns the pre-activations instead of h_t
+    swap_concat: bool = False  # fused: cat([h, x_t]) against cat([W_xh, W_hh])
+
+
+CORRECT = Variant()
+
+
+def _activate(z: torch.Tensor, activation: Activation) -> torch.Tensor:
+    if activation == "tanh":
+        return torch.tanh(z)
+    if activation == "relu":
+        return torch.relu(z)
+    if activation == "sigmoid":
+        return torch.sigmoid(z)
+    return z
+
+
+def forward(
+    x: torch.Tensor,
+    h0: torch.Tensor,
+    W_xh: torch.Tensor,
+    W_hh: torch.Tensor,
+    b_h: torch.Tensor,
+    variant: Variant = CORRECT,
+) -> torch.Tensor:
+    """Hidden states h_1..h_T as (batch, seq, hidden), in float64."""
+    x, h, w_xh, w_hh, b = (t.to(torch.float64) for t in (x, h0, W_xh, W_hh, b_h))
+    if variant.transpose_whh:
+        w_hh = w_hh.T
+    if not variant.use_h0:
+        h = torch.zeros_like(h)
+    steps = []
+    for t in range(x.shape[1]):
+        z = _pre_activation(x[:, t], h, w_xh, w_hh, variant)
+        if variant.bias:
+            z = z + b
+        h = _activate(z, variant.activation)
+        steps.append(z if variant.pre_activation else h)
+    return torch.stack(steps, dim=1) if steps else x.new_zeros(x.shape[0], 0, w_hh.shape[0])
+
+
+def _pre_activation(
+    x_t: torch.Tensor, h: torch.Tensor, w_xh: torch.Tensor, w_hh: torch.Tensor, variant: Variant
+) -> torch.Tensor:
+    if variant.swap_concat and w_xh.shape[0] + w_hh.shape[0] > 0:
+        stacked = torch.cat([w_xh, w_hh], 0)
+        return torch.cat([h, x_t], 1) @ stacked
+    return x_t @ w_xh + h @ w_hh
+
+
+def init_weights(
+    input_size: int, hidden_size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The seeded draws: randn(input, hidden), randn(hidden, hidden), zeros(hidden)."""
+    generator = torch.Generator().manual_seed(seed)
+    w_xh = torch.randn(input_size, hidden_size, generator=generator)
+    w_hh = torch.randn(hidden_size, hidden_size, generator=generator)
+    return w_xh, w_hh, torch.zeros(hidden_size)
+
+
+def init_weights_swapped(
+    input_size: int, hidden_size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The common mistake of drawing W_hh before W_xh."""
+    generator = torch.Generator().manual_seed(seed)
+    w_hh = torch.randn(hidden_size, hidden_size, generator=generator)
+    w_xh = torch.randn(input_size, hidden_size, generator=generator)
+    return w_xh, w_hh, torch.zeros(hidden_size)
+
+
+def nn_rnn_forward(
+    params: dict[str, torch.Tensor], x: torch.Tensor, h0: torch.Tensor
+) -> torch.Tensor:
+    """Output of a fresh float64 nn.RNN(batch_first=True) loaded with the given parameters."""
+    hidden, inputs = params["weight_ih_l0"].shape
+    module = torch.nn.RNN(inputs, hidden, batch_first=True).double()
+    with torch.no_grad():
+        for name, tensor in params.items():
+            getattr(module, name).copy_(tensor.to(torch.float64))
+        output: torch.Tensor = module(x.to(torch.float64), h0.to(torch.float64).unsqueeze(0))[0]
+    return output

@@ -1,0 +1,142 @@
+"""The grader's side of the sandbox: starts the fork server and sends it jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import SandboxError
+from grader.sandbox import wire
+from grader.settings import DEFAULT_LIMITS, Limits
+
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[2]); from grader.sandbox.zygote import main; main()"
+)
+_PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One call of a student function with already-encoded arguments."""
+
+    function: str  # graded function name
+    args: tuple[Any, ...]  # wire records (tensors) or JSON scalars
+    trace: bool = False  # record the torch calls it makes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """Everything the child may see for one submission."""
+
+    chunks: tuple[dict[str, Any], ...]  # {"source", "cell", "line"} in notebook order
+    calls: tuple[Call, ...]  # in order
+    device: str  # where the child puts tensor arguments
+
+
+class Sandbox:
+    """A running fork server; use as a context manager. Restarts it if a child took it down."""
+
+    def __init__(
+        self, *, device: str = "cpu", limits: Limits = DEFAULT_LIMITS, network: bool = True
+    ) -> None:
+        self.device = device
+        self.limits = limits
+        self.network = network
+        self._process: subprocess.Popen[bytes] | None = None
+        self._hello = False
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        config = {
+            "limits": asdict(self.limits),
+            "device": self.device,
+            "grader_root": os.path.realpath(root),
+            "network_namespace": self.network,
+        }
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "HOME": tempfile.gettempdir()}  # fmt: skip
+        env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT, json.dumps(config), root],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.DEVNULL,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
+        self._hello = False
+
+    def _pipes(self) -> tuple[int, int]:
+        process = self._process
+        if process is None or process.stdin is None or process.stdout is None:
+            raise SandboxError("the sandbox is closed")
+        return process.stdin.fileno(), process.stdout.fileno()
+
+    def _receive(self) -> dict[str, Any]:
+        _, reply = self._pipes()
+        message = wire.read_frame(reply, limit=self.limits.result_bytes * 4)
+        if message is None:
+            raise SandboxError("the sandbox's fork server stopped")
+        return message
+
+    def run(self, job: Job) -> dict[str, Any]:
+        """Run one job; a fork server that died mid-job yields a result saying so, then restarts."""
+        try:
+            if not self._hello:
+                self._receive()
+                self._hello = True
+            request, _ = self._pipes()
+            wire.write_frame(request, _job_message(job, self.limits))
+            return self._receive()
+        except (OSError, SandboxError, ValueError) as exc:
+            self.restarts += 1
+            self.close()
+            self._start()
+            if self.restarts > 3:
+                raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
+            return _server_died(job, str(exc))
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                stream.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _job_message(job: Job, limits: Limits) -> dict[str, Any]:
+    return {
+        "type": "job",
+        "chunks": list(job.chunks),
+        "calls": [
+            {"function": c.function, "args": list(c.args), "trace": c.trace} for c in job.calls
+        ],
+        "device": job.device,
+        "max_tensor_elements": limits.max_tensor_elements,
+    }
+
+
+def _server_died(job: Job, reason: str) -> dict[str, Any]:
+    detail = f"the sandbox's fork server died during this submission ({reason})"
+    return {"type": "result", "active": [], "missing": [], "module_problems": [], "output": "",
+            "calls": [{"status": "crashed", "detail": detail} for _ in job.calls]}  # fmt: skip

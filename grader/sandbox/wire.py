@@ -1,0 +1,128 @@
+"""What crosses between grader, fork server and child: JSON frames, tensors as raw bytes.
+
+Nothing here can run code when decoded: no pickle, no torch.load, only json and a checked buffer.
+Both sides import this module; the decoders validate everything because one side is hostile.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import struct
+from typing import Any
+
+import torch
+
+from grader.errors import SandboxError
+
+_HEADER = struct.Struct(">I")
+DTYPES: dict[str, torch.dtype] = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+    "complex64": torch.complex64,
+    "complex128": torch.complex128,
+}
+_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+# Bound before any student code runs in the child, so patching torch.Tensor later changes nothing.
+_detach = torch.Tensor.detach
+_to = torch.Tensor.to
+_contiguous = torch.Tensor.contiguous
+_numel = torch.Tensor.numel
+_element_size = torch.Tensor.element_size
+_data_ptr = torch.Tensor.data_ptr
+_string_at = ctypes.string_at
+_b64encode = base64.b64encode
+
+
+class FrameTooLarge(SandboxError):
+    """A peer announced a frame larger than the reader accepts."""
+
+
+def write_frame(fd: int, message: dict[str, Any]) -> None:
+    """Send one length-prefixed JSON message."""
+    payload = json.dumps(message, separators=(",", ":"), allow_nan=True).encode()
+    data = _HEADER.pack(len(payload)) + payload
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def read_exactly(fd: int, size: int) -> bytes:
+    """Read size bytes or fewer at end of stream."""
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, limit: int) -> dict[str, Any] | None:
+    """Read one message; None at end of stream. FrameTooLarge past limit bytes."""
+    header = read_exactly(fd, _HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > limit:
+        raise FrameTooLarge(f"message of {size} bytes exceeds the {limit}-byte limit")
+    payload = read_exactly(fd, size)
+    if len(payload) < size:
+        return None
+    return parse_frame(payload)
+
+
+def parse_frame(payload: bytes) -> dict[str, Any]:
+    message = json.loads(payload)
+    if not isinstance(message, dict):
+        raise ValueError("a frame must hold a JSON object")
+    return message
+
+
+def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
+    """A plain tensor as a JSON-safe record (the caller has checked it is a plain Tensor)."""
+    cpu = _contiguous(_to(_detach(tensor), "cpu"))
+    size = _numel(cpu) * _element_size(cpu)
+    raw = _string_at(_data_ptr(cpu), size) if size else b""
+    return {
+        "t": "tensor",
+        "dtype": _NAMES.get(cpu.dtype, str(cpu.dtype)),
+        "shape": list(cpu.shape),
+        "device": str(tensor.device),
+        "data": _b64encode(raw).decode("ascii"),
+    }
+
+
+def decode_tensor(record: dict[str, Any], max_elements: int) -> torch.Tensor:
+    """Rebuild a tensor from an untrusted record, checking dtype, shape and byte count."""
+    dtype = DTYPES.get(str(record.get("dtype")))
+    if dtype is None:
+        raise ValueError(f"unsupported dtype {record.get('dtype')!r}")
+    shape = record.get("shape")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueError("malformed shape")
+    if len(shape) > 8:
+        raise ValueError(f"{len(shape)} dimensions is more than the 8 accepted")
+    numel = 1
+    for n in shape:
+        numel *= n
+    if numel > max_elements:
+        raise ValueError(f"tensor of {numel} elements exceeds the {max_elements} accepted")
+    raw = base64.b64decode(str(record.get("data", "")), validate=True)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if len(raw) != numel * itemsize:
+        raise ValueError("tensor byte count does not match its shape")
+    if not raw:
+        return torch.empty(shape, dtype=dtype)
+    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape).clone()

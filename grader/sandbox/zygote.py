@@ -1,0 +1,265 @@
+"""The fork server: a fresh interpreter that imports torch once and forks one child per attempt.
+
+It is spawned with a scrubbed environment and never imports the reference, the cases or the
+grading seed, so a child (a copy of its memory) finds none of them. It runs no student code itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import site
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from grader.sandbox import child, landlock, wire
+from grader.settings import Limits
+
+_SYSTEM_READ = (
+    "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
+    "/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu",
+    "/dev/urandom", "/dev/random", "/dev/zero",
+)  # fmt: skip
+_CUDA_READ_WRITE = ("/dev", "/proc", "/sys")
+
+
+@dataclass
+class _Attempt:
+    """Progress of one forked child over a job's calls."""
+
+    phase: str = "setup"  # setup -> calls -> done
+    next_index: int = 0  # first call without a result yet
+    ended: str = ""  # why the child stopped early, if it did
+    fatal: str = ""  # harness error the child reported
+    buffer: bytes = b""
+    received: int = 0
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def read_only_paths(grader_root: str) -> list[str]:
+    """Python's own trees and system libraries, minus the grader package and its checkout."""
+    sites = {os.path.realpath(p) for p in site.getsitepackages()}
+    entries = {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"], *sys.path}
+    paths = {os.path.realpath(e) for e in entries if e and os.path.isdir(e)} | sites
+    paths.discard(grader_root)
+    if grader_root in sites:  # an ordinary install: everything in site-packages but us
+        paths.update(
+            os.path.join(grader_root, name)
+            for name in os.listdir(grader_root)
+            if not name.startswith(("grader", "rnn_grader", "__editable__"))
+        )
+    return sorted(paths)
+
+
+class Server:
+    """State the fork server keeps between jobs."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.limits = Limits(**config["limits"])
+        self.device = str(config.get("device", "cpu"))
+        self.base = tempfile.mkdtemp(prefix="grader-sandbox-")
+        self.jobs = 0
+        ruleset, missing = self._ruleset(str(config["grader_root"]))
+        self.context = child.ChildContext(
+            workdir=self.base,
+            ruleset=ruleset,
+            landlock_missing=missing,
+            limits=self.limits,
+            network_namespace=bool(config.get("network_namespace", True)),
+        )
+
+    def _ruleset(self, grader_root: str) -> tuple[landlock.Ruleset | None, str | None]:
+        read_write = [self.base, "/dev/null"]
+        if self.device.startswith("cuda"):
+            read_write += _CUDA_READ_WRITE
+        try:
+            ruleset = landlock.build([*read_only_paths(grader_root), *_SYSTEM_READ], read_write)
+        except OSError as exc:
+            return None, str(exc)
+        return ruleset, None
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        self.jobs += 1
+        workdir = os.path.join(self.base, f"job-{self.jobs}")
+        os.mkdir(workdir, 0o700)
+        try:
+            return _Job(self, job, workdir).run()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+class _Job:
+    """One submission: as many children as it takes to get through the calls."""
+
+    def __init__(self, server: Server, job: dict[str, Any], workdir: str) -> None:
+        self.server = server
+        self.job = job
+        self.limits = server.limits
+        self.context = child.ChildContext(**{**server.context.__dict__, "workdir": workdir})
+        self.calls: list[dict[str, Any]] = job["calls"]
+        self.results: dict[int, dict[str, Any]] = {}
+        self.output: list[str] = []
+        self.report: dict[str, Any] = {"active": [], "missing": [], "module_problems": []}
+        self.deadline = time.monotonic() + self.limits.submission_seconds
+        self.children = 0
+
+    def run(self) -> dict[str, Any]:
+        start = 0
+        while start < len(self.calls):
+            attempt = self._attempt(start)
+            self.results.update(attempt.results)
+            if attempt.phase == "done":
+                break
+            start = self._after_failure(attempt)
+        text = "".join(self.output)[: self.limits.output_chars]
+        calls = [self.results.get(i, {"status": "not-run"}) for i in range(len(self.calls))]
+        return {**self.report, "type": "result", "output": text, "children": self.children,
+                "calls": calls}  # fmt: skip
+
+    def _after_failure(self, attempt: _Attempt) -> int:
+        """Record why the child stopped; return the next call to try in a fresh child."""
+        reason = attempt.fatal or attempt.ended
+        status = "timeout" if attempt.ended.startswith("timed out") else "crashed"
+        if attempt.phase == "setup" or time.monotonic() >= self.deadline:
+            where = "while loading the notebook's code" if attempt.phase == "setup" else ""
+            for index in range(attempt.next_index, len(self.calls)):
+                self.results[index] = {"status": status, "detail": f"{reason} {where}".strip()}
+            return len(self.calls)
+        failed = attempt.next_index
+        function = self.calls[failed]["function"]
+        self.results[failed] = {"status": status, "detail": reason}
+        index = failed + 1
+        while index < len(self.calls) and self.calls[index]["function"] == function:
+            self.results[index] = {
+                "status": "skipped",
+                "detail": f"not run: an earlier call of {function} {_past(status)}",
+            }
+            index += 1
+        return index
+
+    def _attempt(self, start: int) -> _Attempt:
+        read_end, write_end = os.pipe()
+        self.children += 1
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            child.main(self.job, start, write_end, self.context)
+        os.close(write_end)
+        attempt = _Attempt(next_index=start)
+        try:
+            self._follow(read_end, attempt)
+        finally:
+            os.close(read_end)
+            _kill(pid, attempt)
+        return attempt
+
+    def _follow(self, fd: int, attempt: _Attempt) -> None:
+        limit = time.monotonic() + self.limits.setup_seconds
+        while attempt.phase != "done":
+            remaining = min(limit, self.deadline) - time.monotonic()
+            if remaining <= 0:
+                attempt.ended = _timeout_text(attempt, self.limits, limit > self.deadline)
+                return
+            if not select.select([fd], [], [], remaining)[0]:
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return
+            attempt.received += len(data)
+            if attempt.received > self.limits.result_bytes:
+                attempt.ended = f"returned more than {self.limits.result_bytes} bytes of results"
+                return
+            attempt.buffer += data
+            if self._consume(attempt):
+                limit = time.monotonic() + self.limits.call_seconds
+
+    def _consume(self, attempt: _Attempt) -> bool:
+        """Handle every complete frame in the buffer; True when progress was made."""
+        progressed = False
+        while len(attempt.buffer) >= 4:
+            size = int.from_bytes(attempt.buffer[:4], "big")
+            if len(attempt.buffer) < 4 + size:
+                break
+            payload, attempt.buffer = attempt.buffer[4 : 4 + size], attempt.buffer[4 + size :]
+            self._handle(wire.parse_frame(payload), attempt)
+            progressed = True
+        return progressed
+
+    def _handle(self, message: dict[str, Any], attempt: _Attempt) -> None:
+        self.output.append(str(message.pop("output", "")))
+        kind = message.get("type")
+        if kind == "ready":
+            self.report["active"], self.report["missing"] = message["active"], message["missing"]
+        elif kind == "module":
+            attempt.phase = "calls"
+            if not self.report["module_problems"]:
+                self.report["module_problems"] = message["problems"]
+        elif kind == "call" and int(message["index"]) == attempt.next_index:
+            attempt.results[attempt.next_index] = message
+            attempt.next_index += 1
+        elif kind == "done":
+            attempt.phase = "done"
+        elif kind == "fatal":
+            attempt.fatal = f"the sandbox harness failed: {message.get('error')}"
+
+
+def _past(status: str) -> str:
+    return "timed out" if status == "timeout" else "crashed the sandbox"
+
+
+def _timeout_text(attempt: _Attempt, limits: Limits, whole: bool) -> str:
+    if whole:
+        return f"timed out: the submission used its {limits.submission_seconds:g} s"
+    if attempt.phase == "setup":
+        return f"timed out after {limits.setup_seconds:g} s loading the notebook's code"
+    return f"timed out after {limits.call_seconds:g} s"
+
+
+def _kill(pid: int, attempt: _Attempt) -> None:
+    for target in (-pid, pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if attempt.phase != "done" and not attempt.ended:
+        attempt.ended = _exit_text(status)
+
+
+def _exit_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        return f"the process was killed by {name}"
+    code = os.WEXITSTATUS(status)
+    return f"the process exited with status {code} (sys.exit or os._exit in student code?)"
+
+
+def main() -> None:
+    """Serve jobs from stdin; replies on the original stdout, which nothing else may write."""
+    config = json.loads(sys.argv[1])
+    reply = os.dup(1)
+    requests = os.dup(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(2, 1)  # stray prints and warnings go to stderr, never into the protocol
+    torch.set_num_threads(1)  # a threaded op before fork would hang the children
+    torch.tanh(torch.zeros(2, 2) @ torch.zeros(2, 2))
+    server = Server(config)
+    wire.write_frame(reply, {"type": "hello", "pid": os.getpid()})
+    try:
+        while (job := wire.read_frame(requests, limit=1 << 30)) is not None:
+            wire.write_frame(reply, server.run_job(job))
+    finally:
+        shutil.rmtree(server.base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
