@@ -1,11 +1,11 @@
 """Every exception the grader raises on purpose.
 
-    GraderError                      base of all of ours
-    ├── SubmissionError              the student's fault: still yields a report (exit 2)
-    │   └── NotebookError            not JSON, not a notebook, unsupported nbformat, no code
-    ├── InternalError                ours: a bug or a broken installation (exit 3)
-    │   └── SandboxError             the sandbox machinery itself failed (not the student code)
-    └── UsageError                   bad command line or API arguments (exit 4)
+GraderError                      base of all of ours
+├── SubmissionError              the student's fault: still yields a report (exit 2)
+│   └── NotebookError            not JSON, not a notebook, unsupported nbformat, no code
+├── InternalError                ours: a bug or a broken installation (exit 3)
+│   └── SandboxError             the sandbox machinery itself failed (not the student code)
+└── UsageError                   bad command line or API arguments (exit 4)
 """
 
 from __future__ import annotations

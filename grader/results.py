@@ -98,7 +98,10 @@ class GradeResult:
         data = asdict(self)
         data["score"] = self.score
         data["max_score"] = self.max_score
-        ordered = {"schema_version": data.pop("schema_version"), "submission": data.pop("submission")}
+        ordered = {
+            "schema_version": data.pop("schema_version"),
+            "submission": data.pop("submission"),
+        }
         ordered["score"] = data.pop("score")
         ordered["max_score"] = data.pop("max_score")
         ordered.update(data)

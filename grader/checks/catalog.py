@@ -21,12 +21,8 @@ CATALOG: tuple[CheckSpec, ...] = (
     CheckSpec(id="init_weights.values", points=6, title="init_weights matches the seeded draws"),
     CheckSpec(id="rnn_forward.shape", points=10, title="rnn_forward output and h_n shapes"),
     CheckSpec(id="rnn_forward.values", points=30, title="rnn_forward hidden states, step by step"),
-    CheckSpec(
-        id="rnn_forward_fused.values", points=15, title="rnn_forward_fused hidden states"
-    ),
-    CheckSpec(
-        id="rnn_forward_fused.structure", points=5, title="one matrix product per time step"
-    ),
+    CheckSpec(id="rnn_forward_fused.values", points=15, title="rnn_forward_fused hidden states"),
+    CheckSpec(id="rnn_forward_fused.structure", points=5, title="one matrix product per time step"),
     CheckSpec(id="to_nn_rnn.module", points=5, title="to_nn_rnn returns the right nn.RNN"),
     CheckSpec(id="to_nn_rnn.parity", points=20, title="nn.RNN from the parameters matches"),
 )
