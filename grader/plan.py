@@ -1,0 +1,78 @@
+"""Cases -> the exact calls the sandbox makes, in order, and the job the child receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from grader.cases import CaseSet, ForwardCase
+from grader.extract import Extracted
+from grader.sandbox import wire
+from grader.sandbox.client import Call, Job
+
+ARG_NAMES: dict[str, tuple[str, ...]] = {
+    "init_hidden": ("batch_size", "hidden_size"),
+    "init_weights": ("input_size", "hidden_size", "seed"),
+    "rnn_forward": ("x", "h0", "W_xh", "W_hh", "b_h"),
+    "rnn_forward_fused": ("x", "h0", "W_xh", "W_hh", "b_h"),
+    "to_nn_rnn": ("W_xh", "W_hh", "b_h"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedCall:
+    """One call of a student function and what it was given."""
+
+    function: str  # graded function name
+    index: int  # position among this function's calls (matches the case set's order)
+    args: tuple[torch.Tensor | int, ...]  # the arguments, on CPU
+    case: ForwardCase | None  # the forward case, for the three forward-style functions
+
+    @property
+    def label(self) -> str:
+        """How feedback names this call; hidden cases reveal no inputs."""
+        if self.case is not None:
+            return f"{'' if self.case.public else 'hidden '}case {self.case.name}".replace(
+                "hidden case hidden-", "hidden case "
+            )
+        return f"{self.function}({', '.join(str(a) for a in self.args)})"
+
+
+def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
+    """Every call, grouped by function in contract order."""
+    calls: list[PlannedCall] = []
+    for i, (batch, hidden) in enumerate(cases.hidden_sizes):
+        calls.append(PlannedCall(function="init_hidden", index=i, args=(batch, hidden), case=None))
+    for i, sizes in enumerate(cases.weight_sizes):
+        calls.append(PlannedCall(function="init_weights", index=i, args=sizes, case=None))
+    for function in ("rnn_forward", "rnn_forward_fused", "to_nn_rnn"):
+        for i, case in enumerate(cases.forward):
+            full = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+            args = full[2:] if function == "to_nn_rnn" else full
+            calls.append(PlannedCall(function=function, index=i, args=args, case=case))
+    return tuple(calls)
+
+
+def job(extracted: Extracted, calls: tuple[PlannedCall, ...], device: str) -> Job:
+    """The child's whole view of a submission: its own code and the inputs, nothing else."""
+    chunks = tuple(
+        {"source": c.source, "cell": c.cell, "line": c.line} for c in extracted.chunks
+    )
+    return Job(
+        chunks=chunks,
+        calls=tuple(
+            Call(
+                function=c.function,
+                args=tuple(_encode(a) for a in c.args),
+                trace=c.function in ("rnn_forward", "rnn_forward_fused"),
+            )
+            for c in calls
+            if c.function in extracted.found
+        ),
+        device=device,
+    )
+
+
+def _encode(value: torch.Tensor | int) -> object:
+    return wire.encode_tensor(value) if isinstance(value, torch.Tensor) else value

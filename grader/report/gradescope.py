@@ -1,0 +1,104 @@
+"""Gradescope `results.json` (FORMATS.md d.1): one test per check, numbered in catalog order.
+
+Outputs use the "text" format so student text is shown verbatim, never rendered as Markdown or
+HTML; control characters are escaped as in the terminal view, and every text field is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grader.checks.catalog import CATALOG, SPECS
+from grader.report.canonical import strict_json
+from grader.report.text import (
+    MAX_PROBLEMS,
+    MESSAGE_CHARS,
+    clean,
+    detail_items,
+    fmt_points,
+    outcome_counts,
+    problem_line,
+    protections_line,
+    truncate,
+)
+from grader.results import CheckResult, GradeResult, Outcome
+
+TEST_OUTPUT_CHARS = 8_000  # longest per-test output: messages plus details
+_NUMBERS = {spec.id: str(index) for index, spec in enumerate(CATALOG, start=1)}
+
+
+def render(result: GradeResult) -> str:
+    """`result` as Gradescope's results.json, with "\\n" line endings."""
+    document: dict[str, Any] = {
+        "score": result.score,
+        "execution_time": round(result.duration, 3),
+        "output": _summary(result),
+        "output_format": "text",
+        "test_output_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": [_test(check, index) for index, check in enumerate(result.checks)],
+        "extra_data": _extra_data(result),
+    }
+    return json.dumps(strict_json(document), indent=2, allow_nan=False) + "\n"
+
+
+def _test(check: CheckResult, index: int) -> dict[str, Any]:
+    spec = SPECS.get(check.id)
+    # Ids outside the catalog (should not happen) still sort after it, in result order.
+    number = _NUMBERS.get(check.id, str(len(CATALOG) + index + 1))
+    return {
+        "name": f"{check.id}: {spec.title}" if spec else check.id,
+        "number": number,
+        "score": check.points,
+        "max_score": check.max_points,
+        "status": "passed" if check.outcome is Outcome.PASSED else "failed",
+        "output": _test_output(check),
+        "output_format": "text",
+        "tags": [check.function],
+        "visibility": "visible",
+    }
+
+
+def _test_output(check: CheckResult) -> str:
+    message = truncate(check.message, MESSAGE_CHARS)
+    # Gradescope has only passed/failed; say when the check could not be evaluated at all.
+    if check.outcome in (Outcome.ERROR, Outcome.TIMEOUT):
+        message = f"[{check.outcome.value}] {message}"
+    lines = [message] + [f"{label}: {value}" for label, value in detail_items(check)]
+    return clean(truncate("\n".join(lines), TEST_OUTPUT_CHARS))
+
+
+def _summary(result: GradeResult) -> str:
+    score = f"{fmt_points(result.score)} / {fmt_points(result.max_score)}"
+    lines = [f"Score: {score} ({outcome_counts(result.checks)})"]
+    if result.ungradable is not None:
+        lines += ["", f"UNGRADABLE: {truncate(result.ungradable, MESSAGE_CHARS)}"]
+    if result.problems:
+        lines += ["", "Notebook problems:"]
+        lines += [f"- {problem_line(p)}" for p in result.problems[:MAX_PROBLEMS]]
+    lines += ["", protections_line(result)]
+    return clean("\n".join(lines))
+
+
+def _extra_data(result: GradeResult) -> dict[str, Any]:
+    env = result.environment
+    return {
+        "schema_version": result.schema_version,
+        "score": result.score,
+        "max_score": result.max_score,
+        "ungradable": _bounded(result.ungradable),
+        "sha256": result.submission.sha256,
+        "protections": list(env.protections),
+        "missing_protections": list(env.missing_protections),
+        "case_set": env.case_set,
+        "case_set_id": env.case_set_id,
+        "device": env.device,
+        "torch_version": env.torch_version,
+        "grader_version": env.grader_version,
+    }
+
+
+def _bounded(text: str | None) -> str | None:
+    return None if text is None else truncate(text, MESSAGE_CHARS)
