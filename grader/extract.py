@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from grader.checks.catalog import FUNCTIONS
+from grader.catalog import FUNCTIONS
 from grader.errors import NotebookError
 from grader.results import Problem
 

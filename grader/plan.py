@@ -56,9 +56,7 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
 
 def job(extracted: Extracted, calls: tuple[PlannedCall, ...], device: str) -> Job:
     """The child's whole view of a submission: its own code and the inputs, nothing else."""
-    chunks = tuple(
-        {"source": c.source, "cell": c.cell, "line": c.line} for c in extracted.chunks
-    )
+    chunks = tuple({"source": c.source, "cell": c.cell, "line": c.line} for c in extracted.chunks)
     return Job(
         chunks=chunks,
         calls=tuple(

@@ -10,6 +10,8 @@ from typing import Literal
 
 import torch
 
+from grader.cases import CaseSet
+
 Activation = Literal["tanh", "relu", "sigmoid", "none"]
 
 
@@ -102,3 +104,23 @@ def nn_rnn_forward(
             getattr(module, name).copy_(tensor.to(torch.float64))
         output: torch.Tensor = module(x.to(torch.float64), h0.to(torch.float64).unsqueeze(0))[0]
     return output
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expected:
+    """Reference answers for one case set, computed once and shared by every submission."""
+
+    hidden: tuple[torch.Tensor, ...]  # init_hidden, per (batch, hidden) size
+    weights: tuple[
+        tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...
+    ]  # per (input, hidden, seed)
+    forward: tuple[torch.Tensor, ...]  # float64 (batch, seq, hidden) per forward case
+
+
+def expected_for(cases: CaseSet) -> Expected:
+    """Reference answers for every call the plan makes."""
+    return Expected(
+        hidden=tuple(torch.zeros(b, h) for b, h in cases.hidden_sizes),
+        weights=tuple(init_weights(i, h, seed) for i, h, seed in cases.weight_sizes),
+        forward=tuple(forward(c.x, c.h0, c.W_xh, c.W_hh, c.b_h) for c in cases.forward),
+    )

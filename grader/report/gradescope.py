@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grader.checks.catalog import CATALOG, SPECS
+from grader.catalog import CATALOG, SPECS
 from grader.report.canonical import strict_json
 from grader.report.text import (
     MAX_PROBLEMS,

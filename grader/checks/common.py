@@ -1,0 +1,134 @@
+"""What every check shares: its inputs, its verdict and the comparisons against the reference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from grader.cases import CaseSet, ForwardCase
+from grader.extract import Extracted
+from grader.observations import (
+    CRASHED,
+    MISSING,
+    RAISED,
+    TIMEOUT,
+    Observation,
+    Observations,
+    Other,
+)
+from grader.reference import Expected
+from grader.results import Outcome
+from grader.settings import TOLERANCES
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """Everything a check may look at; checks are pure functions of it."""
+
+    observations: Observations  # what the student's code did
+    cases: CaseSet  # the inputs
+    expected: Expected  # reference answers for those inputs
+    extracted: Extracted  # the source as extracted (static facts)
+    device: str  # device the inputs were placed on ("cpu", "cuda")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """A check's answer before points are attached."""
+
+    fraction: float  # share of the check's points earned, 0..1
+    outcome: Outcome  # passed / failed / error / timeout
+    message: str  # what happened, in words
+    details: dict[str, Any] = field(default_factory=dict)  # structured facts for reports
+
+
+def passed(message: str, **details: Any) -> Verdict:
+    return Verdict(fraction=1.0, outcome=Outcome.PASSED, message=message, details=details)
+
+
+def failed(message: str, fraction: float = 0.0, **details: Any) -> Verdict:
+    return Verdict(fraction=fraction, outcome=Outcome.FAILED, message=message, details=details)
+
+
+def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
+    """An error/timeout verdict when no call of the function returned at all, else None."""
+    if not calls:
+        return Verdict(fraction=0.0, outcome=Outcome.ERROR, message=f"{function} was not called")
+    if any(c.returned for c in calls):
+        return None
+    first = calls[0]
+    outcome = Outcome.TIMEOUT if first.status == TIMEOUT else Outcome.ERROR
+    return Verdict(
+        fraction=0.0, outcome=outcome, message=describe_failure(first), details=where(first)
+    )
+
+
+def describe_failure(obs: Observation) -> str:
+    """One sentence on why a call gave nothing to compare."""
+    name = obs.call.function
+    if obs.status == MISSING:
+        return f"not found: {obs.error}" if obs.error else f"{name} is not defined"
+    if obs.status == RAISED:
+        if obs.error.startswith("NotImplementedError"):
+            return f"{name} is not implemented yet (it raises NotImplementedError)"
+        return f"{name} raised {obs.error}{at(obs)}"
+    if obs.status == TIMEOUT:
+        return f"{name} did not finish: {obs.error}"
+    if obs.status == CRASHED:
+        return f"{name} crashed the sandboxed process: {obs.error}"
+    return f"{name} gave no usable result ({obs.status}{': ' + obs.error if obs.error else ''})"
+
+
+def at(obs: Observation) -> str:
+    return f" (cell {obs.where[0]}, line {obs.where[1]})" if obs.where else ""
+
+
+def where(obs: Observation) -> dict[str, Any]:
+    details: dict[str, Any] = {"call": obs.call.label}
+    if obs.where:
+        details.update(cell=obs.where[0], line=obs.where[1])
+    if obs.traceback:
+        details["traceback"] = obs.traceback
+    return details
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, Other):
+        suffix = " (a torch.Tensor subclass; return a plain torch.Tensor)"
+        return value.type + (suffix if value.tensor_subclass else "")
+    return type(value).__name__
+
+
+def tensor_problem(value: Any, dtype: str | None, device: str) -> str | None:
+    """Why a returned value is not an acceptable tensor (None when it is)."""
+    if not isinstance(value, torch.Tensor):
+        return f"returned {type_name(value)}, not a torch.Tensor"
+    got = str(value.dtype).removeprefix("torch.")
+    if dtype is not None and got != dtype:
+        return f"returned dtype {got} for {dtype} input: follow x's dtype"
+    return None
+
+
+def device_problem(obs: Observation, device: str) -> str | None:
+    kind = device.split(":")[0]
+    stray = sorted(d for d in obs.devices if d.split(":")[0] != kind)
+    return f"returned tensors on {', '.join(stray)} for inputs on {device}" if stray else None
+
+
+def tolerance(case: ForwardCase) -> tuple[float, float]:
+    tol = TOLERANCES[case.dtype]
+    return tol.rtol, tol.atol
+
+
+def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bool:
+    if actual.shape != expected.shape:
+        return False
+    rtol, atol = tolerance(case)
+    return bool(torch.allclose(actual.to(torch.float64), expected, rtol=rtol, atol=atol))
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"

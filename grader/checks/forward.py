@@ -1,0 +1,248 @@
+"""Checks of rnn_forward and rnn_forward_fused: shapes, per-step values, one product per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from grader import misconceptions
+from grader.cases import ForwardCase
+from grader.checks.common import (
+    Context,
+    Verdict,
+    close,
+    describe_failure,
+    device_problem,
+    failed,
+    passed,
+    shape_text,
+    tensor_problem,
+    type_name,
+    unevaluable,
+)
+from grader.observations import Observation
+
+BUILTIN_OPS = frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru"})
+CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"})
+
+
+@dataclass
+class _Tally:
+    """Running count of matching (case, step) pairs, with the first divergence."""
+
+    matched: int = 0
+    total: int = 0
+    first: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    hint: str | None = None
+
+
+def _pair(obs: Observation) -> tuple[Any, Any] | None:
+    value = obs.value
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return value[0], value[1]
+    return None
+
+
+def forward_shape(ctx: Context) -> Verdict:
+    calls = ctx.observations.of("rnn_forward")
+    if (verdict := unevaluable(calls, "rnn_forward")) is not None:
+        return verdict
+    problems = [p for obs in calls if (p := _shape_problem(obs)) is not None]
+    if not problems:
+        return passed(
+            f"output (batch, seq, hidden) and h_n (batch, hidden) on all {len(calls)} cases"
+        )
+    more = f" ({len(problems) - 1} more cases also wrong)" if len(problems) > 1 else ""
+    return failed(problems[0] + more, problems=problems[:5])
+
+
+def _shape_problem(obs: Observation) -> str | None:
+    if not obs.returned:
+        return f"{obs.call.label}: {describe_failure(obs)}"
+    case = obs.call.case
+    assert case is not None
+    batch, seq, _, hidden = case.dims
+    pair = _pair(obs)
+    if pair is None:
+        return f"{obs.call.label}: returned {type_name(obs.value)}; expected (output, h_n)"
+    output, h_n = pair
+    for name, value, shape in (
+        ("output", output, (batch, seq, hidden)),
+        ("h_n", h_n, (batch, hidden)),
+    ):
+        if not isinstance(value, torch.Tensor):
+            return f"{obs.call.label}: {name} is {type_name(value)}, not a tensor"
+        if tuple(value.shape) != shape:
+            hint = _shape_hint(tuple(value.shape), shape)
+            got, want = shape_text(value.shape), shape_text(shape)
+            return f"{obs.call.label}: {name} has shape {got}, expected {want}{hint}"
+    return None
+
+
+def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    if len(got) == 3 == len(want) and got[0] == want[0] and got[2] == want[2]:
+        if got[1] == want[1] + 1:
+            return ": one step too many, does output include h0?"
+        if got[1] == want[1] - 1:
+            return ": one step short, is the last step dropped?"
+        return ": is the sequence length hard-coded?"
+    if len(got) == 3 and got == (want[1], want[0], want[2]):
+        return ": time-first layout, output should be batch-first"
+    return ""
+
+
+def uses_builtin(ctx: Context, function: str) -> bool:
+    if function in ctx.extracted.builtin_rnn_users:
+        return True
+    traces = (obs.trace for obs in ctx.observations.of(function) if obs.trace is not None)
+    return any(BUILTIN_OPS & trace.counts.keys() for trace in traces)
+
+
+def forward_values(function: str) -> Callable[[Context], Verdict]:
+    """The per-step partial-credit check for rnn_forward or rnn_forward_fused."""
+
+    def check(ctx: Context) -> Verdict:
+        calls = ctx.observations.of(function)
+        if (verdict := unevaluable(calls, function)) is not None:
+            return verdict
+        if uses_builtin(ctx, function):
+            return failed(
+                f"{function} uses a built-in RNN (nn.RNN / torch.rnn_tanh): no credit,"
+                " the point is to write the recurrence yourself",
+                builtin_rnn=True,
+            )
+        tally = _Tally()
+        for obs, expected in zip(calls, ctx.expected.forward, strict=True):
+            _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
+        return _values_verdict(tally)
+
+    return check
+
+
+def _tally_case(
+    tally: _Tally, obs: Observation, expected: torch.Tensor, device: str, *, fused: bool
+) -> None:
+    case = obs.call.case
+    assert case is not None
+    steps = case.x.shape[1]
+    tally.total += steps
+    output, reason = _comparable_output(obs, case, device)
+    if output is None:
+        tally.notes.append(f"{obs.call.label}: {reason}")
+        return
+    pair = _pair(obs)
+    h_n = pair[1] if pair else None
+    for t in range(steps):
+        got = output[:, t] if t < output.shape[1] else None
+        ok = got is not None and close(got, expected[:, t], case)
+        last = ok and t == steps - 1 and got is not None
+        if last and isinstance(h_n, torch.Tensor) and got is not None and h_n.shape == got.shape:
+            ok = close(h_n, expected[:, t], case)
+            if not ok:
+                tally.notes.append(f"{obs.call.label}: h_n differs from h_T (the last output step)")
+        tally.matched += ok
+        if not ok and tally.first is None:
+            tally.first = _divergence(obs, case, t, got, expected)
+            mistake = misconceptions.diagnose(case, output, fused=fused)
+            tally.hint = mistake.hint if mistake else None
+
+
+def _comparable_output(
+    obs: Observation, case: ForwardCase, device: str
+) -> tuple[torch.Tensor | None, str]:
+    if not obs.returned:
+        return None, describe_failure(obs)
+    if obs.mutated:
+        return None, f"wrote into its argument {', '.join(obs.mutated)}: no credit for this case" \
+                     " (work on new tensors, never modify the caller's)"  # fmt: skip
+    pair = _pair(obs)
+    if pair is None:
+        return None, f"returned {type_name(obs.value)}; expected (output, h_n)"
+    output = pair[0]
+    problem = tensor_problem(output, case.dtype, device) or device_problem(obs, device)
+    if problem:
+        return None, f"output {problem}"
+    batch, _, _, hidden = case.dims
+    if output.dim() != 3 or output.shape[0] != batch or output.shape[2] != hidden:
+        return None, f"output shape {shape_text(output.shape)} cannot be compared step by step"
+    return output, ""
+
+
+def _divergence(
+    obs: Observation, case: ForwardCase, t: int, got: torch.Tensor | None, expected: torch.Tensor
+) -> dict[str, Any]:
+    details: dict[str, Any] = {"case": obs.call.label, "step": t + 1}
+    if got is None:
+        details["problem"] = f"step {t + 1} is missing from output"
+        return details
+    error = (got.to(torch.float64) - expected[:, t]).abs()
+    flat = int(torch.nan_to_num(error, nan=float("inf")).argmax())
+    batch, unit = divmod(flat, error.shape[1])
+    details.update(unit=unit, batch=batch, abs_error=float(error.flatten()[flat]))
+    if case.public:
+        details.update(
+            expected=round(float(expected[batch, t, unit]), 6),
+            actual=round(float(got[batch, unit]), 6),
+        )
+    return details
+
+
+def _values_verdict(tally: _Tally) -> Verdict:
+    fraction = tally.matched / tally.total if tally.total else 0.0
+    summary = f"h_t matches on {tally.matched} of {tally.total} (case, step) pairs"
+    if fraction == 1.0:
+        return passed(summary)
+    details: dict[str, Any] = dict(tally.first or {})
+    text = summary
+    if tally.first and "unit" in tally.first:
+        first = tally.first
+        text += f"; first divergence: {first['case']}, step {first['step']}, unit {first['unit']}"
+        if "expected" in first:
+            text += f" (expected {first['expected']:.4f}, got {first['actual']:.4f})"
+        text += f", |error| {first['abs_error']:.3g}"
+    elif tally.first:
+        text += f"; {tally.first['case']}: {tally.first['problem']}"
+    if tally.notes:
+        text += f". {tally.notes[0]}"
+        details["notes"] = tally.notes[:5]
+    if tally.hint:
+        details["hint"] = tally.hint
+    return failed(text, fraction=fraction, **details)
+
+
+def fused_structure(ctx: Context) -> Verdict:
+    function = "rnn_forward_fused"
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function)) is not None:
+        return verdict
+    if uses_builtin(ctx, function):
+        return failed(f"{function} uses a built-in RNN instead of one matrix product per step")
+    traced = [obs for obs in calls if obs.returned and obs.trace is not None]
+    problems = [p for obs in traced if (p := _structure_problem(obs)) is not None]
+    if not traced:
+        return failed("no call of rnn_forward_fused could be traced")
+    if problems:
+        hint = "concatenate [x_t, h] and multiply once by cat([W_xh, W_hh], 0) each step"
+        return failed(problems[0], problems=problems[:5], hint=hint)
+    return passed(
+        f"one matrix product per time step on the concatenation, in all {len(traced)} cases"
+    )
+
+
+def _structure_problem(obs: Observation) -> str | None:
+    case, trace = obs.call.case, obs.trace
+    assert case is not None and trace is not None
+    _, steps, inputs, hidden = case.dims
+    products = trace.products
+    if not CONCAT_OPS & trace.counts.keys():
+        return f"{obs.call.label}: no concatenation (torch.cat) of x_t and h was seen"
+    if len(products) != steps:
+        per = f" ({len(products) / steps:.3g} per step)" if steps else ""
+        return f"{obs.call.label}: {len(products)} matrix products for {steps} time steps{per}"
+    if not all(any(inputs + hidden in shape for shape in shapes) for _, shapes in products):
+        return f"{obs.call.label}: the matrix products are not on the concatenated [x_t, h]"
+    return None

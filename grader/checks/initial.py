@@ -1,0 +1,154 @@
+"""Checks of init_hidden and init_weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from grader import reference
+from grader.checks.common import (
+    Context,
+    Verdict,
+    describe_failure,
+    failed,
+    passed,
+    shape_text,
+    type_name,
+    unevaluable,
+)
+from grader.observations import Observation
+
+_WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
+
+
+def _verdict(calls: tuple[Observation, ...], problems: list[str], ok: str, total: int) -> Verdict:
+    if not problems:
+        return passed(ok, calls=total)
+    bad = len(problems)
+    return failed(
+        f"{problems[0]}" + (f" (and {bad - 1} more)" if bad > 1 else ""), problems=problems[:5]
+    )
+
+
+def init_hidden_shape(ctx: Context) -> Verdict:
+    calls = ctx.observations.of("init_hidden")
+    if (verdict := unevaluable(calls, "init_hidden")) is not None:
+        return verdict
+    problems = list(_hidden_shape_problems(calls))
+    return _verdict(
+        calls, problems, "shape (batch_size, hidden_size) for every size tried", len(calls)
+    )
+
+
+def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[str]:
+    for obs in calls:
+        batch, hidden = obs.call.args
+        if not obs.returned:
+            yield describe_failure(obs)
+        elif not isinstance(obs.value, torch.Tensor):
+            yield f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
+        elif tuple(obs.value.shape) != (batch, hidden):
+            hint = " (batch_size comes first: one hidden state per sequence)"
+            got, want = shape_text(obs.value.shape), shape_text((int(batch), int(hidden)))
+            yield f"{obs.call.label} returned shape {got}; expected {want}{hint}"
+
+
+def init_hidden_values(ctx: Context) -> Verdict:
+    calls = ctx.observations.of("init_hidden")
+    if (verdict := unevaluable(calls, "init_hidden")) is not None:
+        return verdict
+    problems = []
+    for obs in calls:
+        value = obs.value
+        if not obs.returned or not isinstance(value, torch.Tensor):
+            wrong_type = f"{obs.call.label} returned {type_name(value)}, not a tensor"
+            problems.append(describe_failure(obs) if not obs.returned else wrong_type)
+        elif not value.is_floating_point():
+            problems.append(f"{obs.call.label} has dtype {value.dtype}: use a floating-point dtype")
+        elif bool(value.ne(0).any()):
+            problems.append(
+                f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
+            )
+    return _verdict(calls, problems, "all zeros, floating point", len(calls))
+
+
+def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
+    value = obs.value
+    if not obs.returned:
+        return describe_failure(obs)
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        return f"{obs.call.label} returned {type_name(value)}; expected a tuple (W_xh, W_hh, b_h)"
+    for name, item in zip(_WEIGHT_NAMES, value, strict=True):
+        if not isinstance(item, torch.Tensor):
+            return f"{obs.call.label}: {name} is {type_name(item)}, not a tensor"
+    return tuple(value)
+
+
+def init_weights_shape(ctx: Context) -> Verdict:
+    calls = ctx.observations.of("init_weights")
+    if (verdict := unevaluable(calls, "init_weights")) is not None:
+        return verdict
+    problems = []
+    for obs in calls:
+        got = _weights(obs)
+        if isinstance(got, str):
+            problems.append(got)
+            continue
+        inputs, hidden = int(obs.call.args[0]), int(obs.call.args[1])
+        wanted: tuple[tuple[int, ...], ...] = ((inputs, hidden), (hidden, hidden), (hidden,))
+        for name, tensor, shape in zip(_WEIGHT_NAMES, got, wanted, strict=True):
+            if tuple(tensor.shape) != shape:
+                hint = (
+                    " (that is nn.Linear's (out, in) layout)"
+                    if tuple(tensor.shape) == shape[::-1]
+                    else ""
+                )
+                got_text, want = shape_text(tensor.shape), shape_text(shape)
+                problems.append(
+                    f"{obs.call.label}: {name} has shape {got_text}, expected {want}{hint}"
+                )
+    return _verdict(
+        calls, problems, "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)", len(calls)
+    )
+
+
+def init_weights_values(ctx: Context) -> Verdict:
+    calls = ctx.observations.of("init_weights")
+    if (verdict := unevaluable(calls, "init_weights")) is not None:
+        return verdict
+    problems = []
+    hint = None
+    for obs, expected in zip(calls, ctx.expected.weights, strict=True):
+        got = _weights(obs)
+        if isinstance(got, str):
+            problems.append(got)
+            continue
+        wrong = [n for n, a, e in zip(_WEIGHT_NAMES, got, expected, strict=True) if not _same(a, e)]
+        if wrong:
+            problems.append(f"{obs.call.label}: {', '.join(wrong)} differ from the seeded draws")
+            hint = hint or _weights_hint(obs, got)
+    verdict = _verdict(
+        calls, problems, "equal to torch.manual_seed(seed) then randn, randn, zeros", len(calls)
+    )
+    if hint and verdict.details is not None:
+        verdict.details["hint"] = hint
+    return verdict
+
+
+def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    if actual.shape != expected.shape:
+        return False
+    return bool(
+        torch.allclose(actual.to(torch.float64), expected.to(torch.float64), atol=1e-6, rtol=0)
+    )
+
+
+def _weights_hint(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
+    inputs, hidden, seed = (int(a) for a in obs.call.args)
+    swapped = reference.init_weights_swapped(inputs, hidden, seed)
+    if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
+        return "W_hh was drawn before W_xh: the order of the randn calls matters after seeding"
+    if not torch.equal(got[2], torch.zeros_like(got[2])):
+        return "b_h should start at zeros"
+    return "call torch.manual_seed(seed) first, then draw W_xh, then W_hh, with torch.randn"

@@ -1,0 +1,146 @@
+"""The whole pipeline for one notebook: extract -> sandbox -> observations -> checks -> result."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from grader import __version__, plan
+from grader.cases import CaseSet, full_cases, public_cases
+from grader.checks import Context
+from grader.errors import NotebookError, UsageError
+from grader.extract import extract, load_notebook
+from grader.observations import observe
+from grader.reference import expected_for
+from grader.results import Environment, GradeResult, SubmissionInfo
+from grader.sandbox.client import Sandbox
+from grader.scoring import score, ungradable
+from grader.settings import DEFAULT_GRADING_SEED, DEFAULT_LIMITS, Limits
+
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradeOptions:
+    """How to grade: which cases, on which device, under which limits."""
+
+    public_only: bool = False  # only the public cases (the student's self-check)
+    device: str = "cpu"  # "cpu" or "cuda[:N]" ("auto" is resolved by resolve_device)
+    grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
+    limits: Limits = DEFAULT_LIMITS  # sandbox limits
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is usable, else 'cpu'; UsageError for unusable choices."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UsageError(f"unknown device {device!r}: use cpu, cuda or auto")
+    return device
+
+
+class Grader:
+    """Grades many submissions against one case set, computing the reference answers once."""
+
+    def __init__(self, options: GradeOptions = GradeOptions(), sandbox: Sandbox | None = None):
+        self.options = options
+        self.cases: CaseSet = (
+            public_cases() if options.public_only else full_cases(options.grading_seed)
+        )
+        self.case_set_id = self.cases.id
+        self.expected = expected_for(self.cases)
+        self.planned = plan.plan(self.cases)
+        self._own_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox(device=options.device, limits=options.limits)
+
+    def grade_path(self, path: Path) -> GradeResult:
+        """Grade a notebook file; unreadable files give an ungradable result, not an exception."""
+        try:
+            if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+                return self._ungradable(
+                    path.name, b"", "the file is larger than 50 MB", time.perf_counter()
+                )
+            data = path.read_bytes()
+        except OSError as exc:
+            return self._ungradable(
+                str(path), b"", f"cannot read the file: {exc.strerror}", time.perf_counter()
+            )
+        return self.grade_bytes(data, name=str(path))
+
+    def grade_bytes(self, data: bytes, *, name: str = "submission.ipynb") -> GradeResult:
+        """Grade notebook bytes: the pipeline of the README, stage by stage."""
+        began = time.perf_counter()
+        try:
+            notebook = load_notebook(data)
+        except NotebookError as exc:
+            return self._ungradable(name, data, exc.reason, began)
+        extracted = extract(notebook)
+        job = plan.job(extracted, self.planned, self.options.device)
+        reply = self.sandbox.run(job) if job.calls else {}
+        observations = observe(self.planned, reply, job, missing=extracted.missing,
+                               max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
+        context = Context(observations=observations, cases=self.cases, expected=self.expected,
+                          extracted=extracted, device=self.options.device)  # fmt: skip
+        return GradeResult(
+            submission=_info(name, data),
+            checks=score(context),
+            environment=self._environment(observations.active, observations.missing),
+            problems=(*extracted.problems, *observations.problems),
+            output=observations.output,
+            duration=round(time.perf_counter() - began, 4),
+        )
+
+    def _ungradable(self, name: str, data: bytes, reason: str, began: float) -> GradeResult:
+        return GradeResult(
+            submission=_info(name, data),
+            checks=ungradable(f"ungradable: {reason}"),
+            environment=self._environment((), ()),
+            ungradable=reason,
+            duration=round(time.perf_counter() - began, 4),
+        )
+
+    def _environment(self, active: tuple[str, ...], missing: tuple[str, ...]) -> Environment:
+        return Environment(
+            grader_version=__version__,
+            torch_version=torch.__version__,
+            python_version=platform.python_version(),
+            device=self.options.device,
+            case_set=self.cases.name,
+            case_set_id=self.case_set_id,
+            protections=active,
+            missing_protections=missing,
+        )
+
+    def close(self) -> None:
+        if self._own_sandbox:
+            self.sandbox.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _info(name: str, data: bytes) -> SubmissionInfo:
+    return SubmissionInfo(path=name, sha256=hashlib.sha256(data).hexdigest() if data else "")
+
+
+def grade_bytes(
+    data: bytes,
+    *,
+    name: str = "submission.ipynb",
+    public_only: bool = False,
+    sandbox: Sandbox | None = None,
+    device: str = "cpu",
+) -> GradeResult:
+    """Grade one notebook's bytes (convenience for the Python API and tests)."""
+    with Grader(GradeOptions(public_only=public_only, device=device), sandbox) as grader:
+        return grader.grade_bytes(data, name=name)
