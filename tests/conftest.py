@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from grader.sandbox.client import Sandbox
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,3 +21,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """One fork server for the whole test session (forks per submission are ~15 ms)."""
+    with Sandbox() as box:
+        yield box

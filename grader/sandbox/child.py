@@ -87,7 +87,7 @@ class CappedText:
         return text
 
 
-class _Recorder(TorchFunctionMode):
+class Recorder(TorchFunctionMode):
     """Counts the torch calls a function makes; matrix products with their operand shapes."""
 
     def __init__(self) -> None:
@@ -235,7 +235,7 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
     function = namespace.get(call["function"])
     if not callable(function):
         return {"status": "missing"}
-    recorder = _Recorder() if call.get("trace") else None
+    recorder = Recorder() if call.get("trace") else None
     began = _perf()
     try:
         if recorder is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import SandboxError
-from grader.sandbox import wire
+from grader.sandbox import frames
 from grader.settings import DEFAULT_LIMITS, Limits
 
 _BOOT = (
@@ -82,7 +82,7 @@ class Sandbox:
 
     def _receive(self) -> dict[str, Any]:
         _, reply = self._pipes()
-        message = wire.read_frame(reply, limit=self.limits.result_bytes * 4)
+        message = frames.read_frame(reply, limit=self.limits.result_bytes * 4)
         if message is None:
             raise SandboxError("the sandbox's fork server stopped")
         return message
@@ -94,7 +94,7 @@ class Sandbox:
                 self._receive()
                 self._hello = True
             request, _ = self._pipes()
-            wire.write_frame(request, _job_message(job, self.limits))
+            frames.write_frame(request, _job_message(job, self.limits))
             return self._receive()
         except (OSError, SandboxError, ValueError) as exc:
             self.restarts += 1

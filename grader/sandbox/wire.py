@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import json
-import os
-import struct
 from typing import Any
 
 import torch
 
-from grader.errors import SandboxError
+from grader.sandbox.frames import parse_frame, read_frame, write_frame
 
-_HEADER = struct.Struct(">I")
+__all__ = ["DTYPES", "decode_tensor", "encode_tensor", "parse_frame", "read_frame", "write_frame"]
+
 DTYPES: dict[str, torch.dtype] = {
     "float64": torch.float64,
     "float32": torch.float32,
@@ -42,52 +40,6 @@ _element_size = torch.Tensor.element_size
 _data_ptr = torch.Tensor.data_ptr
 _string_at = ctypes.string_at
 _b64encode = base64.b64encode
-
-
-class FrameTooLarge(SandboxError):
-    """A peer announced a frame larger than the reader accepts."""
-
-
-def write_frame(fd: int, message: dict[str, Any]) -> None:
-    """Send one length-prefixed JSON message."""
-    payload = json.dumps(message, separators=(",", ":"), allow_nan=True).encode()
-    data = _HEADER.pack(len(payload)) + payload
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-def read_exactly(fd: int, size: int) -> bytes:
-    """Read size bytes or fewer at end of stream."""
-    chunks: list[bytes] = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int, limit: int) -> dict[str, Any] | None:
-    """Read one message; None at end of stream. FrameTooLarge past limit bytes."""
-    header = read_exactly(fd, _HEADER.size)
-    if len(header) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(header)
-    if size > limit:
-        raise FrameTooLarge(f"message of {size} bytes exceeds the {limit}-byte limit")
-    payload = read_exactly(fd, size)
-    if len(payload) < size:
-        return None
-    return parse_frame(payload)
-
-
-def parse_frame(payload: bytes) -> dict[str, Any]:
-    message = json.loads(payload)
-    if not isinstance(message, dict):
-        raise ValueError("a frame must hold a JSON object")
-    return message
 
 
 def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:

@@ -251,7 +251,7 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(2, 1)  # stray prints and warnings go to stderr, never into the protocol
     torch.set_num_threads(1)  # a threaded op before fork would hang the children
-    torch.tanh(torch.zeros(2, 2) @ torch.zeros(2, 2))
+    _warm_up()
     server = Server(config)
     wire.write_frame(reply, {"type": "hello", "pid": os.getpid()})
     try:
@@ -259,6 +259,19 @@ def main() -> None:
             wire.write_frame(reply, server.run_job(job))
     finally:
         shutil.rmtree(server.base, ignore_errors=True)
+    os._exit(0)  # skip torch's slow interpreter teardown
+
+
+def _warm_up() -> None:
+    """Run once what every child runs, so lazy imports and first-call costs are paid before fork."""
+    x, h = torch.ones(2, 3, 1, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
+    module = torch.nn.RNN(1, 4, batch_first=True).double()
+    with child.Recorder():
+        steps = [torch.tanh(torch.cat([x[:, 0], h], 1) @ torch.ones(5, 4, dtype=x.dtype))]
+        torch.stack(steps, 1)
+        module(x, h.unsqueeze(0))
+    child.encode_value((module, torch.zeros(1, dtype=torch.float32), [1]))
+    wire.decode_tensor(wire.encode_tensor(x), 1 << 10)
 
 
 if __name__ == "__main__":
