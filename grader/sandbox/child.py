@@ -150,6 +150,8 @@ def _lock_down(
     _optional(active, missing, "seccomp", _seccomp())
     sys.dont_write_bytecode = True
     if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would miss float32 tolerances
+        torch.backends.cudnn.allow_tf32 = False
         torch.zeros(1, device=device)  # pay CUDA's start-up under the setup deadline
     return active, missing
 

@@ -1,0 +1,93 @@
+"""The inputs and the reference: seeded, reproducible, and faithful to the course notebook."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader import reference
+from grader.cases import course_case, full_cases, public_cases, seed_from_text
+from grader.reference import Variant
+
+GOLDEN = torch.tensor(
+    [
+        [0.9123, -0.2853, -0.9747, 0.5142],
+        [0.9988, 0.6723, -0.9996, -0.6054],
+        [1.0000, 0.8938, -1.0000, 0.9218],
+        [1.0000, 0.6597, -1.0000, 0.7797],
+        [1.0000, 0.3970, -1.0000, 0.9115],
+    ],
+    dtype=torch.float64,
+)
+
+
+def test_reference_reproduces_the_course_notebook_to_four_decimals() -> None:
+    case = course_case()
+    states = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    assert states.shape == (1, 5, 4)
+    assert torch.equal(states[0].round(decimals=4), GOLDEN)
+
+
+def test_course_weights_are_init_weights_with_seed_zero() -> None:
+    case = course_case()
+    w_xh, w_hh, b_h = reference.init_weights(1, 4, 0)
+    assert torch.equal(w_xh, case.W_xh) and torch.equal(w_hh, case.W_hh)
+    assert torch.equal(b_h, torch.zeros(4))
+
+
+def test_nn_rnn_with_transposed_weights_matches_the_reference() -> None:
+    case = full_cases(3).forward[-1]
+    params = {
+        "weight_ih_l0": case.W_xh.T,
+        "weight_hh_l0": case.W_hh.T,
+        "bias_ih_l0": case.b_h,
+        "bias_hh_l0": torch.zeros_like(case.b_h),
+    }
+    expected = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    assert torch.allclose(reference.nn_rnn_forward(params, case.x, case.h0), expected)
+
+
+def test_public_cases_are_the_same_every_time() -> None:
+    assert public_cases().id == public_cases().id
+    assert public_cases().forward[0].name == "course"
+
+
+def test_hidden_cases_follow_the_grading_seed() -> None:
+    assert full_cases(1).id == full_cases(1).id
+    assert full_cases(1).id != full_cases(2).id
+    assert public_cases().id != full_cases(1).id
+
+
+def test_hidden_cases_cover_the_contract_ranges() -> None:
+    cases = [c for c in full_cases(11).forward if not c.public]
+    assert len(cases) == 10
+    assert {c.dtype for c in cases} == {"float32", "float64"}
+    for case in cases:
+        batch, seq, inputs, hidden = case.dims
+        assert 1 <= batch <= 4 and 1 <= seq <= 12 and 1 <= inputs <= 5 and 1 <= hidden <= 8
+        assert bool(case.h0.ne(0).any()) and bool(case.b_h.ne(0).any())
+    assert any(c.dims[0] > 1 and c.dims[2] != c.dims[3] and c.dims[1] != 5 for c in cases)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        Variant(transpose_whh=True),
+        Variant(bias=False),
+        Variant(activation="relu"),
+        Variant(use_h0=False),
+        Variant(pre_activation=True),
+        Variant(swap_concat=True),
+    ],
+)
+def test_every_mistake_variant_changes_the_answer_on_a_hidden_shape(variant: Variant) -> None:
+    case = full_cases(5).forward[4]  # (3, 7, 2, 5): rectangular, batched, non-zero h0 and b_h
+    right = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    wrong = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h, variant)
+    assert not torch.allclose(right, wrong)
+
+
+def test_secret_seed_text_maps_to_a_stable_integer() -> None:
+    assert seed_from_text("42\n") == 42
+    assert seed_from_text("correct horse") == seed_from_text("correct horse ")
+    assert seed_from_text("correct horse") != seed_from_text("battery staple")

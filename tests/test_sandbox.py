@@ -1,0 +1,126 @@
+"""The sandbox mechanism: what the child can see and do, and how the fork server recovers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader.sandbox import landlock, seccomp
+from grader.sandbox.client import Call, Job, Sandbox
+from grader.settings import DEFAULT_LIMITS
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = dataclasses.replace(
+    DEFAULT_LIMITS, call_seconds=1.0, setup_seconds=5.0, submission_seconds=8.0
+)
+PROBE = f"""
+import os, sys, torch
+def probe(n):
+    facts = [
+        'grader.reference' in sys.modules,
+        'grader.cases' in sys.modules,
+        any('SEED' in k for k in os.environ),
+        _readable({str(ROOT / "solutions" / "rnn_forward_solution.ipynb")!r}),
+        _readable({str(ROOT / "grader" / "reference.py")!r}),
+        _readable('/etc/passwd'),
+        os.getcwd().startswith('/tmp') or 'grader-sandbox' in os.getcwd(),
+    ]
+    return torch.tensor([float(f) for f in facts])
+def _readable(path):
+    try:
+        open(path).read(1)
+        return True
+    except OSError:
+        return False
+"""
+
+
+def _job(source: str, *calls: Call) -> Job:
+    return Job(chunks=({"source": source, "cell": 1, "line": 1},), calls=calls, device="cpu")
+
+
+@pytest.fixture
+def fast_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(limits=FAST) as box:
+        yield box
+
+
+def test_the_child_sees_no_reference_no_seed_and_no_grader_files(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_SEED", "secret")
+    reply = sandbox.run(_job(PROBE, Call(function="probe", args=(1,))))
+    call = reply["calls"][0]
+    assert call["status"] == "returned", call
+    from grader.observations import decode_value
+
+    facts = decode_value(call["value"], 100, set()).tolist()
+    reference_loaded, cases_loaded, seed_visible, solution, reference_file, passwd, private = facts
+    assert not reference_loaded and not cases_loaded and not seed_visible
+    if landlock.abi_version():
+        assert not solution and not reference_file and not passwd
+    assert private
+
+
+@pytest.mark.skipif(landlock.abi_version() == 0, reason="this kernel has no Landlock")
+def test_every_protection_is_active_on_a_landlock_kernel(sandbox: Sandbox) -> None:
+    reply = sandbox.run(_job("def f():\n    return 1\n", Call(function="f", args=())))
+    active = " ".join(reply["active"])
+    for protection in ("landlock", "rlimits", "private-tmp", "scrubbed-env", "output-cap"):
+        assert protection in active
+    if seccomp.available() is None:
+        assert "seccomp" in active
+    assert reply["missing"] == [] or all("network" in m for m in reply["missing"])
+
+
+def test_a_hanging_call_times_out_and_the_next_function_still_runs(fast_sandbox: Sandbox) -> None:
+    source = "def spin(n):\n    while True:\n        pass\ndef ok(n):\n    return n + 1\n"
+    calls = (
+        Call(function="spin", args=(1,)),
+        Call(function="spin", args=(2,)),
+        Call(function="ok", args=(3,)),
+    )
+    reply = fast_sandbox.run(_job(source, *calls))
+    statuses = [c["status"] for c in reply["calls"]]
+    assert statuses == ["timeout", "skipped", "returned"]
+    assert reply["children"] == 2
+
+
+def test_a_call_that_kills_its_process_costs_only_that_call(sandbox: Sandbox) -> None:
+    source = "import os\ndef die(n):\n    os._exit(7)\ndef ok(n):\n    return n\n"
+    reply = sandbox.run(
+        _job(source, Call(function="die", args=(1,)), Call(function="ok", args=(2,)))
+    )
+    assert [c["status"] for c in reply["calls"]] == ["crashed", "returned"]
+    assert "status 7" in reply["calls"][0]["detail"]
+
+
+def test_the_grader_survives_a_dead_fork_server_and_restarts_it() -> None:
+    with Sandbox() as box:
+        job = _job("def f(n):\n    return n\n", Call(function="f", args=(1,)))
+        assert box.run(job)["calls"][0]["status"] == "returned"
+        assert box._process is not None
+        box._process.kill()
+        box._process.wait()
+        dead = box.run(job)
+        assert dead["calls"][0]["status"] == "crashed"
+        assert box.run(job)["calls"][0]["status"] == "returned"
+
+
+def test_output_is_captured_and_capped(sandbox: Sandbox) -> None:
+    source = "def loud(n):\n    print('x' * 10_000_000)\n    return n\n"
+    reply = sandbox.run(_job(source, Call(function="loud", args=(1,))))
+    assert reply["calls"][0]["status"] == "returned"
+    assert len(reply["output"]) <= DEFAULT_LIMITS.output_chars
+    assert reply["output"].startswith("xxxx")
+
+
+def test_the_fork_server_runs_as_a_separate_process(sandbox: Sandbox) -> None:
+    source = "import os\ndef pids(n):\n    return [os.getpid(), os.getppid()]\n"
+    reply = sandbox.run(_job(source, Call(function="pids", args=(1,))))
+    child_pid, server_pid = (item["v"] for item in reply["calls"][0]["value"]["items"])
+    assert os.getpid() not in (child_pid, server_pid)
