@@ -90,7 +90,7 @@ def where(obs: Observation) -> dict[str, Any]:
     details: dict[str, Any] = {"call": obs.call.label}
     if obs.where:
         details.update(cell=obs.where[0], line=obs.where[1])
-    if obs.traceback:
+    if obs.traceback and not obs.error.startswith("NotImplementedError"):
         details["traceback"] = obs.traceback
     return details
 
