@@ -74,22 +74,17 @@ def _pre_activation(
 
 
 def init_weights(
-    input_size: int, hidden_size: int, seed: int
+    input_size: int, hidden_size: int, seed: int, *, hidden_first: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The seeded draws: randn(input, hidden), randn(hidden, hidden), zeros(hidden)."""
-    generator = torch.Generator().manual_seed(seed)
-    w_xh = torch.randn(input_size, hidden_size, generator=generator)
-    w_hh = torch.randn(hidden_size, hidden_size, generator=generator)
-    return w_xh, w_hh, torch.zeros(hidden_size)
+    """The seeded draws: randn(input, hidden), randn(hidden, hidden), zeros(hidden).
 
-
-def init_weights_swapped(
-    input_size: int, hidden_size: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The common mistake of drawing W_hh before W_xh."""
+    hidden_first=True replays the common mistake of drawing W_hh before W_xh.
+    """
     generator = torch.Generator().manual_seed(seed)
-    w_hh = torch.randn(hidden_size, hidden_size, generator=generator)
-    w_xh = torch.randn(input_size, hidden_size, generator=generator)
+    xh, hh = (input_size, hidden_size), (hidden_size, hidden_size)
+    first = torch.randn(*(hh if hidden_first else xh), generator=generator)
+    second = torch.randn(*(xh if hidden_first else hh), generator=generator)
+    w_xh, w_hh = (second, first) if hidden_first else (first, second)
     return w_xh, w_hh, torch.zeros(hidden_size)
 
 

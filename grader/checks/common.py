@@ -130,5 +130,15 @@ def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bo
     return bool(torch.allclose(actual.to(torch.float64), expected, rtol=rtol, atol=atol))
 
 
+def shape_mismatch(
+    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed_hint: str
+) -> str | None:
+    """A sentence when shapes differ (with a hint when one is the other reversed), else None."""
+    if tuple(got) == tuple(want):
+        return None
+    hint = f" ({transposed_hint})" if tuple(got) == tuple(want)[::-1] else ""
+    return f"{label}: {name} has shape {shape_text(got)}, expected {shape_text(want)}{hint}"
+
+
 def shape_text(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ")"

@@ -146,7 +146,7 @@ def _tally_case(
                 tally.notes.append(f"{obs.call.label}: h_n differs from h_T (the last output step)")
         tally.matched += ok
         if not ok and tally.first is None:
-            tally.first = _divergence(obs, case, t, got, expected)
+            tally.first = _divergence(obs, case, t, output, expected)
             mistake = misconceptions.diagnose(case, output, fused=fused)
             tally.hint = mistake.hint if mistake else None
 
@@ -173,22 +173,43 @@ def _comparable_output(
 
 
 def _divergence(
-    obs: Observation, case: ForwardCase, t: int, got: torch.Tensor | None, expected: torch.Tensor
+    obs: Observation, case: ForwardCase, t: int, output: torch.Tensor, expected: torch.Tensor
 ) -> dict[str, Any]:
     details: dict[str, Any] = {"case": obs.call.label, "step": t + 1}
+    got = output[:, t] if t < output.shape[1] else None
     if got is None:
         details["problem"] = f"step {t + 1} is missing from output"
-        return details
-    error = (got.to(torch.float64) - expected[:, t]).abs()
-    flat = int(torch.nan_to_num(error, nan=float("inf")).argmax())
-    batch, unit = divmod(flat, error.shape[1])
-    details.update(unit=unit, batch=batch, abs_error=float(error.flatten()[flat]))
-    if case.public:
-        details.update(
-            expected=round(float(expected[batch, t, unit]), 6),
-            actual=round(float(got[batch, unit]), 6),
-        )
+    else:
+        error = (got.to(torch.float64) - expected[:, t]).abs()
+        flat = int(torch.nan_to_num(error, nan=float("inf")).argmax())
+        batch, unit = divmod(flat, error.shape[1])
+        details.update(unit=unit, batch=batch, abs_error=float(error.flatten()[flat]))
+        if case.public:
+            details.update(
+                expected=round(float(expected[batch, t, unit]), 6),
+                actual=round(float(got[batch, unit]), 6),
+            )
+    details["step_errors"] = step_errors(output, expected)
+    if case.public:  # hidden cases never show values
+        details["trajectory"] = trajectory(output, expected)
     return details
+
+
+def step_errors(output: torch.Tensor, expected: torch.Tensor) -> list[float]:
+    """Max |error| over batch and units at each step both tensors have, rounded to 6 digits."""
+    steps = min(output.shape[1], expected.shape[1])
+    diff = (output[:, :steps].to(torch.float64).cpu() - expected[:, :steps].cpu()).abs()
+    worst = torch.nan_to_num(diff, nan=float("inf")).amax(dim=(0, 2))
+    return [round(float(e), 6) for e in worst]
+
+
+def trajectory(output: torch.Tensor, expected: torch.Tensor) -> dict[str, list[list[float]]]:
+    """Batch row 0 of both, per step per unit, rounded to 6 digits (for plots of public cases)."""
+
+    def rows(tensor: torch.Tensor) -> list[list[float]]:
+        return [[round(float(v), 6) for v in step] for step in tensor[0].detach().cpu()]
+
+    return {"expected": rows(expected), "actual": rows(output)}
 
 
 def _values_verdict(tally: _Tally) -> Verdict:

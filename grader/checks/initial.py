@@ -13,6 +13,7 @@ from grader.checks.common import (
     describe_failure,
     failed,
     passed,
+    shape_mismatch,
     shape_text,
     type_name,
     unevaluable,
@@ -98,16 +99,9 @@ def init_weights_shape(ctx: Context) -> Verdict:
         inputs, hidden = int(obs.call.args[0]), int(obs.call.args[1])
         wanted: tuple[tuple[int, ...], ...] = ((inputs, hidden), (hidden, hidden), (hidden,))
         for name, tensor, shape in zip(_WEIGHT_NAMES, got, wanted, strict=True):
-            if tuple(tensor.shape) != shape:
-                hint = (
-                    " (that is nn.Linear's (out, in) layout)"
-                    if tuple(tensor.shape) == shape[::-1]
-                    else ""
-                )
-                got_text, want = shape_text(tensor.shape), shape_text(shape)
-                problems.append(
-                    f"{obs.call.label}: {name} has shape {got_text}, expected {want}{hint}"
-                )
+            hint = "that is nn.Linear's (out, in) layout"
+            if problem := shape_mismatch(obs.call.label, name, tensor.shape, shape, hint):
+                problems.append(problem)
     return _verdict(
         calls, problems, "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)", len(calls)
     )
@@ -146,7 +140,7 @@ def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
 
 def _weights_hint(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
     inputs, hidden, seed = (int(a) for a in obs.call.args)
-    swapped = reference.init_weights_swapped(inputs, hidden, seed)
+    swapped = reference.init_weights(inputs, hidden, seed, hidden_first=True)
     if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
         return "W_hh was drawn before W_xh: the order of the randn calls matters after seeding"
     if not torch.equal(got[2], torch.zeros_like(got[2])):

@@ -14,6 +14,7 @@ from grader.checks.common import (
     describe_failure,
     failed,
     passed,
+    shape_mismatch,
     shape_text,
     type_name,
     unevaluable,
@@ -67,14 +68,9 @@ def _module_problem(obs: Observation) -> str | None:
         param = module.params.get(name)
         if param is None:
             return f"{obs.call.label}: parameter {name} is missing (bias=True is needed for b_h)"
-        if tuple(param.shape) != shape:
-            hint = (
-                " (transpose: nn.RNN stores (hidden, input))"
-                if tuple(param.shape) == shape[::-1]
-                else ""
-            )
-            got, want = shape_text(param.shape), shape_text(shape)
-            return f"{obs.call.label}: {name} has shape {got}, expected {want}{hint}"
+        hint = "transpose: nn.RNN stores (hidden, input)"
+        if problem := shape_mismatch(obs.call.label, name, param.shape, shape, hint):
+            return problem
     return None
 
 
