@@ -103,7 +103,10 @@ def observe(
             continue
         sent = next(sent_calls, None)
         raw = next(replies, {"status": NOT_RUN})
-        calls.append(_observation(call, raw, list(sent.args) if sent else [], max_elements))
+        try:
+            calls.append(_observation(call, raw, list(sent.args) if sent else [], max_elements))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # hostile reply
+            calls.append(Observation(call=call, status=GARBLED, error=f"unreadable reply: {exc}"))
     grouped: dict[str, list[Observation]] = {}
     for obs in calls:
         grouped.setdefault(obs.call.function, []).append(obs)

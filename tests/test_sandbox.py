@@ -124,3 +124,27 @@ def test_the_fork_server_runs_as_a_separate_process(sandbox: Sandbox) -> None:
     reply = sandbox.run(_job(source, Call(function="pids", args=(1,))))
     child_pid, server_pid = (item["v"] for item in reply["calls"][0]["value"]["items"])
     assert os.getpid() not in (child_pid, server_pid)
+
+
+def test_garbage_written_into_the_result_pipe_costs_only_that_call(sandbox: Sandbox) -> None:
+    source = (
+        "import os\n"
+        "def forge(n):\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, b'\\x00\\x00\\x00\\x05{bad}' + b'\\xff' * 64)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return n\n"
+        "def ok(n):\n"
+        "    return n\n"
+    )
+    reply = sandbox.run(
+        _job(source, Call(function="forge", args=(1,)), Call(function="ok", args=(2,)))
+    )
+    assert [c["status"] for c in reply["calls"]] == ["crashed", "returned"]
+    assert "malformed" in reply["calls"][0]["detail"]
+    assert (
+        sandbox.run(_job(source, Call(function="ok", args=(3,))))["calls"][0]["status"]
+        == "returned"
+    )

@@ -180,7 +180,12 @@ class _Job:
                 attempt.ended = f"returned more than {self.limits.result_bytes} bytes of results"
                 return
             attempt.buffer += data
-            if self._consume(attempt):
+            try:
+                progressed = self._consume(attempt)
+            except (ValueError, KeyError, TypeError) as exc:  # forged or corrupted by the child
+                attempt.ended = f"the process sent malformed results ({type(exc).__name__})"
+                return
+            if progressed:
                 limit = time.monotonic() + self.limits.call_seconds
 
     def _consume(self, attempt: _Attempt) -> bool:
@@ -196,7 +201,7 @@ class _Job:
         return progressed
 
     def _handle(self, message: dict[str, Any], attempt: _Attempt) -> None:
-        self.output.append(str(message.pop("output", "")))
+        self.output.append(str(message.pop("output", ""))[: self.limits.output_chars])
         kind = message.get("type")
         if kind == "ready":
             self.report["active"], self.report["missing"] = message["active"], message["missing"]
