@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from grader.results import GradeResult
     from grader.sandbox.client import Sandbox
 
-FORMATS = ("text", "json", "gradescope", "junit", "markdown")
+FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github")
 SEED_VARIABLE = "GRADER_SEED"
 
 
@@ -56,7 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     assign = commands.add_parser("assign", help="make the student notebook from the solution")
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
     assign.add_argument("--out", type=Path, required=True, help="folder for rnn_forward.ipynb")
+    _batch_parser(commands)
     return parser
+
+
+def _batch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    batch = commands.add_parser("batch", help="grade a class: a folder or zip of notebooks")
+    batch.add_argument("source", type=Path, metavar="DIR_OR_ZIP")
+    batch.add_argument("--out", type=Path, required=True, help="folder for gradebook and exports")
+    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="worker processes (default: one per CPU)")  # fmt: skip
+    batch.add_argument("--regrade", action="store_true", help="grade again what is graded")
+    batch.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "assign":
             return _assign(args)
+        if args.command == "batch":
+            return _batch(args)
         return _grade(args)
     except UsageError as exc:
         print(f"error: {exc}\n(run `python -m grader --help` for usage)", file=sys.stderr)
@@ -82,6 +96,24 @@ def _assign(args: argparse.Namespace) -> int:
 
     path = write_assignment(args.solution, args.out)
     print(f"wrote {path}")
+    return ExitCode.PASSED
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from grader.batch import BatchOptions, run_batch
+    from grader.progress import ProgressPrinter, final_line
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder")
+    options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
+                           device=args.device, grading_seed=_seed(args, public=False))  # fmt: skip
+    printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
+    summary = run_batch(args.source, options, printer.update)
+    print(final_line(summary, str(args.out)), file=sys.stderr)
+    if summary.interrupted or summary.failed:
+        return ExitCode.INTERNAL
     return ExitCode.PASSED
 
 
@@ -140,14 +172,19 @@ def _grade_one(grader: Grader, path: Path, args: argparse.Namespace) -> int:
     from grader.report import SUFFIXES, render
 
     result = grader.grade_path(path)
-    text = render(result, args.format)
+    if args.format == "github":  # annotations point into the notebook's JSON, so need its bytes
+        from grader.report import github
+
+        text = github.render(result, path.read_bytes())
+    else:
+        text = render(result, args.format)
     if args.out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         target = args.out
         if len(args.notebooks) > 1:
             args.out.mkdir(parents=True, exist_ok=True)
-            target = args.out / f"{path.stem}{SUFFIXES[args.format]}"
+            target = args.out / f"{path.stem}{SUFFIXES.get(args.format, '.txt')}"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     return exit_code(result)

@@ -21,6 +21,7 @@ from grader.results import Problem
 BUILTIN_RNN_NAMES = frozenset(
     {"RNN", "RNNCell", "LSTM", "GRU", "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "_VF", "RNNBase"}
 )
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _MAGIC = re.compile(r"^(\s*)(%|!)")
 _CELL_MAGIC = re.compile(r"^\s*%%")
 
@@ -144,26 +145,53 @@ def _segment(source: str, node: ast.stmt) -> tuple[int, str]:
 
 
 def _binds(node: ast.stmt) -> Iterator[str]:
+    """Module-level names a statement binds; compound statements bind what their blocks bind."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         yield node.name
     elif isinstance(node, ast.Import | ast.ImportFrom):
         for alias in node.names:
             if alias.name != "*":
                 yield (alias.asname or alias.name).split(".")[0]
-    elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            yield from (n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    elif isinstance(node, ast.Assign):
+        for target in node.targets:
+            yield from _target_names(target)
+    elif isinstance(node, ast.AnnAssign | ast.AugAssign | ast.For | ast.AsyncFor):
+        yield from _target_names(node.target)
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.stmt) and not isinstance(node, _DEFINITIONS):
+            yield from _binds(child)
+        elif isinstance(child, ast.ExceptHandler | ast.match_case):
+            yield from ([child.name] if isinstance(child, ast.ExceptHandler) and child.name else [])
+            for statement in child.body:
+                yield from _binds(statement)
+        elif isinstance(child, ast.withitem) and child.optional_vars is not None:
+            yield from _target_names(child.optional_vars)
+
+
+def _target_names(target: ast.expr) -> Iterator[str]:
+    """Names an assignment target binds; `module.attr = ...` and `x[i] = ...` bind nothing."""
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, ast.Tuple | ast.List):
+        for element in target.elts:
+            yield from _target_names(element)
+    elif isinstance(target, ast.Starred):
+        yield from _target_names(target.value)
 
 
 def _uses(stmt: _Statement) -> set[str]:
-    """Global names a statement reads (free names of a function, loads of anything else)."""
+    """Global names a statement reads (free names of a definition, loads of anything else)."""
     node = stmt.node
     if isinstance(node, ast.Import | ast.ImportFrom):
         return set()
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+    if isinstance(node, _DEFINITIONS):
         return _free_names(node)
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    names = {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    if isinstance(node, ast.AugAssign):
+        names.update(_target_names(node.target))  # x += 1 reads x first
+    return names
 
 
 def _free_names(node: ast.stmt) -> set[str]:
@@ -182,11 +210,12 @@ def extract(notebook: Notebook) -> Extracted:
     """Select what the graded functions need, in notebook order."""
     problems: list[Problem] = list(notebook.problems)
     statements = list(_statements(notebook.cells, problems))
-    last: dict[str, int] = {}
+    bindings: dict[str, list[int]] = {}
     for index, stmt in enumerate(statements):
         for name in stmt.binds:
-            last[name] = index
-    keep = _closure([last[f] for f in FUNCTIONS if f in last], statements, last)
+            bindings.setdefault(name, []).append(index)
+    last = {name: indexes[-1] for name, indexes in bindings.items()}
+    keep = _closure([last[f] for f in FUNCTIONS if f in last], statements, bindings)
     problems.extend(_duplicate_notes(statements))
     chunks = tuple(
         Chunk(source=s.source, cell=s.cell, line=s.line, binds=s.binds)
@@ -195,7 +224,7 @@ def extract(notebook: Notebook) -> Extracted:
     )
     found = {f: statements[last[f]].cell for f in FUNCTIONS if f in last}
     missing = {f: _why_missing(f, notebook.cells, problems) for f in FUNCTIONS if f not in last}
-    users = frozenset(f for f in found if _reaches_builtin_rnn(last[f], statements, last))
+    users = frozenset(f for f in found if _reaches_builtin_rnn(last[f], statements, bindings))
     return Extracted(
         chunks=chunks,
         found=found,
@@ -205,7 +234,10 @@ def extract(notebook: Notebook) -> Extracted:
     )
 
 
-def _closure(roots: list[int], statements: list[_Statement], last: dict[str, int]) -> set[int]:
+def _closure(
+    roots: list[int], statements: list[_Statement], bindings: dict[str, list[int]]
+) -> set[int]:
+    """Statements the roots need, following each name to the binding in force when it is read."""
     keep: set[int] = set()
     todo = list(roots)
     while todo:
@@ -213,12 +245,19 @@ def _closure(roots: list[int], statements: list[_Statement], last: dict[str, int
         if index in keep:
             continue
         keep.add(index)
-        todo.extend(last[name] for name in _uses(statements[index]) if name in last)
+        # A definition's body reads names when called, after the whole notebook has run.
+        deferred = isinstance(statements[index].node, _DEFINITIONS)
+        for name in _uses(statements[index]):
+            earlier = [i for i in bindings.get(name, []) if deferred or i < index]
+            if earlier:
+                todo.append(earlier[-1])
     return keep
 
 
-def _reaches_builtin_rnn(root: int, statements: list[_Statement], last: dict[str, int]) -> bool:
-    for index in _closure([root], statements, last):
+def _reaches_builtin_rnn(
+    root: int, statements: list[_Statement], bindings: dict[str, list[int]]
+) -> bool:
+    for index in _closure([root], statements, bindings):
         node = statements[index].node
         for sub in ast.walk(node):
             name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)

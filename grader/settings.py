@@ -43,3 +43,9 @@ TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(rtol=1e-7, atol=1e-9),
     "float32": Tolerance(rtol=1e-4, atol=1e-5),
 }
+
+# Batch grading (`python -m grader batch`).
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are ungradable (grading.py uses the same cap)
+MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024  # a zip inside the class zip is opened up to this size
+BATCH_WORKER_SLACK_SECONDS = 60.0  # past the sandbox's own limit, a silent worker is killed
+BATCH_PROGRESS_SECONDS = 10.0  # how often non-terminal progress lines are printed

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from grader.checks.catalog import CATALOG, SPECS
+from grader.catalog import CATALOG, SPECS
 from grader.results import (
     CheckResult,
     Environment,

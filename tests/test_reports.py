@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_samples import GOLDEN_SAMPLES, HOSTILE, hostile, mixed, ungradable
 
-from grader.checks.catalog import CATALOG
+from grader.catalog import CATALOG
 from grader.errors import UsageError
 from grader.report import RENDERERS, SUFFIXES, render
 from grader.report import text as text_writer
@@ -32,7 +32,7 @@ def test_output_matches_golden(sample: str, fmt: str, update_goldens: bool) -> N
 
 
 def test_registry_has_the_documented_formats() -> None:
-    assert set(RENDERERS) == {"text", "json", "gradescope", "junit", "markdown"}
+    assert set(RENDERERS) == {"text", "json", "gradescope", "junit", "markdown", "html"}
     assert set(SUFFIXES) == set(RENDERERS)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,18 @@ def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
     )
 
 
+def wrong_type(
+    calls: Sequence[Observation], acceptable: Callable[[Any], bool], expected: str
+) -> Verdict | None:
+    """An error verdict when every call that returned gave the wrong kind of value, else None."""
+    returned = [c for c in calls if c.returned]
+    if not returned or any(acceptable(c.value) for c in returned):
+        return None
+    first = returned[0]
+    message = f"{first.call.label}: returned {type_name(first.value)}; expected {expected}"
+    return Verdict(fraction=0.0, outcome=Outcome.ERROR, message=message, details=where(first))
+
+
 def describe_failure(obs: Observation) -> str:
     """One sentence on why a call gave nothing to compare."""
     name = obs.call.function
@@ -78,7 +90,7 @@ def describe_failure(obs: Observation) -> str:
     if obs.status == TIMEOUT:
         return f"{name} did not finish: {obs.error}"
     if obs.status == CRASHED:
-        return f"{name} crashed the sandboxed process: {obs.error}"
+        return f"{name} ended its sandboxed process abnormally: {obs.error}"
     return f"{name} gave no usable result ({obs.status}{': ' + obs.error if obs.error else ''})"
 
 
@@ -96,6 +108,9 @@ def where(obs: Observation) -> dict[str, Any]:
 
 
 def type_name(value: Any) -> str:
+    if isinstance(value, tuple | list) and value:
+        inner = ", ".join(type_name(v) for v in value[:4])
+        return f"{type(value).__name__} of ({inner}{', ...' if len(value) > 4 else ''})"
     if isinstance(value, Other):
         suffix = " (a torch.Tensor subclass; return a plain torch.Tensor)"
         return value.type + (suffix if value.tensor_subclass else "")

@@ -22,6 +22,7 @@ from grader.checks.common import (
     tensor_problem,
     type_name,
     unevaluable,
+    wrong_type,
 )
 from grader.observations import Observation
 
@@ -49,7 +50,8 @@ def _pair(obs: Observation) -> tuple[Any, Any] | None:
 
 def forward_shape(ctx: Context) -> Verdict:
     calls = ctx.observations.of("rnn_forward")
-    if (verdict := unevaluable(calls, "rnn_forward")) is not None:
+    both = "(output, h_n), two plain torch.Tensors"
+    if (verdict := unevaluable(calls, "rnn_forward") or _not_pair(calls, both, 2)) is not None:
         return verdict
     problems = [p for obs in calls if (p := _shape_problem(obs)) is not None]
     if not problems:
@@ -58,6 +60,14 @@ def forward_shape(ctx: Context) -> Verdict:
         )
     more = f" ({len(problems) - 1} more cases also wrong)" if len(problems) > 1 else ""
     return failed(problems[0] + more, problems=problems[:5])
+
+
+def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Verdict | None:
+    def acceptable(value: object) -> bool:
+        pair = value if isinstance(value, tuple | list) and len(value) == 2 else None
+        return pair is not None and all(isinstance(t, torch.Tensor) for t in pair[:tensors])
+
+    return wrong_type(calls, acceptable, expected)
 
 
 def _shape_problem(obs: Observation) -> str | None:
@@ -107,7 +117,8 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
 
     def check(ctx: Context) -> Verdict:
         calls = ctx.observations.of(function)
-        if (verdict := unevaluable(calls, function)) is not None:
+        first = "(output, h_n) with output a plain torch.Tensor"
+        if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
             return verdict
         if uses_builtin(ctx, function):
             return failed(

@@ -17,10 +17,23 @@ from grader.checks.common import (
     shape_text,
     type_name,
     unevaluable,
+    wrong_type,
 )
 from grader.observations import Observation
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
+
+
+def _not_tensor(calls: tuple[Observation, ...]) -> Verdict | None:
+    return wrong_type(calls, lambda v: isinstance(v, torch.Tensor), "a torch.Tensor")
+
+
+def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
+    def triple(value: object) -> bool:
+        items = value if isinstance(value, tuple | list) else ()
+        return len(items) == 3 and all(isinstance(t, torch.Tensor) for t in items)
+
+    return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
 def _verdict(calls: tuple[Observation, ...], problems: list[str], ok: str, total: int) -> Verdict:
@@ -34,7 +47,7 @@ def _verdict(calls: tuple[Observation, ...], problems: list[str], ok: str, total
 
 def init_hidden_shape(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden")) is not None:
+    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
         return verdict
     problems = list(_hidden_shape_problems(calls))
     return _verdict(
@@ -57,7 +70,7 @@ def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[str]:
 
 def init_hidden_values(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden")) is not None:
+    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
         return verdict
     problems = []
     for obs in calls:
@@ -88,7 +101,7 @@ def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
 
 def init_weights_shape(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights")) is not None:
+    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
         return verdict
     problems = []
     for obs in calls:
@@ -109,7 +122,7 @@ def init_weights_shape(ctx: Context) -> Verdict:
 
 def init_weights_values(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights")) is not None:
+    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
         return verdict
     problems = []
     hint = None

@@ -18,6 +18,7 @@ from grader.checks.common import (
     shape_text,
     type_name,
     unevaluable,
+    wrong_type,
 )
 from grader.observations import ModuleInfo, Observation
 
@@ -38,9 +39,13 @@ def _shapes(inputs: int, hidden: int) -> dict[str, tuple[int, ...]]:
     }
 
 
+def _not_module(calls: tuple[Observation, ...]) -> Verdict | None:
+    return wrong_type(calls, lambda v: isinstance(v, ModuleInfo), "a torch.nn.RNN")
+
+
 def module_check(ctx: Context) -> Verdict:
     calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn")) is not None:
+    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
         return verdict
     problems = [p for obs in calls if (p := _module_problem(obs)) is not None]
     if problems:
@@ -76,7 +81,7 @@ def _module_problem(obs: Observation) -> str | None:
 
 def parity_check(ctx: Context) -> Verdict:
     calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn")) is not None:
+    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
         return verdict
     problems: list[str] = []
     matched = 0

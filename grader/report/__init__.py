@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from grader.errors import UsageError
-from grader.report import canonical, gradescope, junit, markdown, text
+from grader.report import canonical, gradescope, html, junit, markdown, text
 from grader.results import GradeResult
 
 __all__ = ["RENDERERS", "SUFFIXES", "Renderer", "render"]
@@ -22,6 +22,7 @@ RENDERERS: dict[str, Renderer] = {
     "gradescope": gradescope.render,
     "junit": junit.render,
     "markdown": markdown.render,
+    "html": html.render,
 }
 
 # File name endings for each format, e.g. for `batch` output or golden files.
@@ -31,6 +32,7 @@ SUFFIXES: dict[str, str] = {
     "gradescope": ".gradescope.json",
     "junit": ".xml",
     "markdown": ".md",
+    "html": ".html",
 }
 
 

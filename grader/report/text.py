@@ -20,6 +20,7 @@ LABEL_CHARS = 60  # longest detail key shown
 MAX_DETAILS = 12  # detail entries shown per check
 MAX_PROBLEMS = 50  # notebook problems listed
 OUTPUT_CHARS = 4_000  # captured output shown in the terminal (the file keeps more)
+PLOT_ONLY = frozenset({"trajectory"})  # detail keys only plots show (too long for text)
 
 MARKS: dict[Outcome, str] = {
     Outcome.PASSED: "PASS",
@@ -95,7 +96,7 @@ def detail_items(check: CheckResult) -> list[tuple[str, str]]:
     items = [
         (truncate(str(key), LABEL_CHARS).replace("_", " "), fmt_value(value))
         for key, value in check.details.items()
-        if key != "hint" and value is not None
+        if key != "hint" and key not in PLOT_ONLY and value is not None
     ][:MAX_DETAILS]
     hint = check.details.get("hint")
     if hint:
