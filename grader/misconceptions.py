@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -65,6 +66,40 @@ KNOWN: tuple[Misconception, ...] = (
     Misconception(name="concat-order-swapped", replay=_variant(swap_concat=True), fused_only=True,
                   hint="cat([h, x_t]) does not line up with cat([W_xh, W_hh]): same order in both"),
 )  # fmt: skip
+
+
+# Mistakes recognised from shapes, types or structure rather than by replaying values.
+HINTS: dict[str, str] = {
+    "hard-coded-length": "the number of steps looks fixed: loop over x.shape[1], not a constant",
+    "batch-of-one-only": "only one sequence comes back: keep the batch dimension for every row",
+    "time-first-output": "output is time-first: stack the steps along dim 1 (batch-first)",
+    "overwrites-argument": "an argument was modified in place: build new tensors instead",
+    "ignores-input-dtype": "a new tensor ignores x's dtype/device: create it with x.new_zeros(...)",
+    "builtin-rnn": "the from-scratch forward must not call nn.RNN or torch.rnn_tanh",
+    "fused-two-products": "two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once",
+    "init-weights-order": "W_hh was drawn before W_xh: the order of the randn calls matters",
+    "nn-linear-layout": "a weight is in nn.Linear's (out, in) layout; here W_xh is (input, hidden)",
+    "init-hidden-fixed-rows": "the rows do not follow batch_size (input_size instead?)",
+    "nn-rnn-untransposed": "nn.RNN stores weight_ih_l0 as (hidden, input): copy W_xh.T and W_hh.T",
+    "nn-rnn-bias-hh": "nn.RNN adds bias_ih_l0 and bias_hh_l0: b_h in one, zeros in the other",
+    "nn-rnn-not-batch-first": "the module must take (batch, seq, feature): batch_first=True",
+}
+
+
+def hint_for(name: str) -> str:
+    """The hint of a known mistake, replayed or structural."""
+    for mistake in KNOWN:
+        if mistake.name == name:
+            return mistake.hint
+    return HINTS[name]
+
+
+def tag(details: dict[str, Any], name: str | None) -> dict[str, Any]:
+    """Name a recognised mistake in a check's details (first one wins)."""
+    if name is not None and "misconception" not in details:
+        details["misconception"] = name
+        details["hint"] = hint_for(name)
+    return details
 
 
 def diagnose(case: ForwardCase, actual: torch.Tensor, *, fused: bool) -> Misconception | None:

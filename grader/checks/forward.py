@@ -24,6 +24,7 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
+from grader.misconceptions import hint_for, tag
 from grader.observations import Observation
 
 BUILTIN_OPS = frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru"})
@@ -38,7 +39,7 @@ class _Tally:
     total: int = 0
     first: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
-    hint: str | None = None
+    mistake: str | None = None  # id of the recognised misconception, if any
 
 
 def _pair(obs: Observation) -> tuple[Any, Any] | None:
@@ -53,13 +54,33 @@ def forward_shape(ctx: Context) -> Verdict:
     both = "(output, h_n), two plain torch.Tensors"
     if (verdict := unevaluable(calls, "rnn_forward") or _not_pair(calls, both, 2)) is not None:
         return verdict
-    problems = [p for obs in calls if (p := _shape_problem(obs)) is not None]
-    if not problems:
+    found = [p for obs in calls if (p := _shape_problem(obs)) is not None]
+    if not found:
         return passed(
             f"output (batch, seq, hidden) and h_n (batch, hidden) on all {len(calls)} cases"
         )
+    problems = [message for message, _ in found]
     more = f" ({len(problems) - 1} more cases also wrong)" if len(problems) > 1 else ""
-    return failed(problems[0] + more, problems=problems[:5])
+    mistake = length_mistake(calls) or next((m for _, m in found if m is not None), None)
+    return failed(problems[0] + more, **tag({"problems": problems[:5]}, mistake))
+
+
+def length_mistake(calls: tuple[Observation, ...]) -> str | None:
+    """A time-length mistake seen consistently across cases (one case alone can mislead)."""
+    pairs = [
+        (obs.call.case.dims[1], value[0].shape[1])
+        for obs in calls
+        if obs.call.case is not None and (value := _pair(obs)) is not None
+        and isinstance(value[0], torch.Tensor) and value[0].dim() == 3
+    ]  # fmt: skip
+    if not pairs or all(t == n for t, n in pairs):
+        return None
+    if len({n for _, n in pairs}) == 1 and len({t for t, _ in pairs}) > 1:
+        return "hard-coded-length"
+    for offset, name in ((1, "output-includes-h0"), (-1, "last-step-dropped")):
+        if all(n == t + offset for t, n in pairs):
+            return name
+    return None
 
 
 def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Verdict | None:
@@ -70,39 +91,43 @@ def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Ve
     return wrong_type(calls, acceptable, expected)
 
 
-def _shape_problem(obs: Observation) -> str | None:
+def _shape_problem(obs: Observation) -> tuple[str, str | None] | None:
+    """What is wrong with one case's shapes, and the mistake it suggests."""
     if not obs.returned:
-        return f"{obs.call.label}: {describe_failure(obs)}"
+        return f"{obs.call.label}: {describe_failure(obs)}", None
     case = obs.call.case
     assert case is not None
     batch, seq, _, hidden = case.dims
     pair = _pair(obs)
     if pair is None:
-        return f"{obs.call.label}: returned {type_name(obs.value)}; expected (output, h_n)"
+        return f"{obs.call.label}: returned {type_name(obs.value)}; expected (output, h_n)", None
     output, h_n = pair
     for name, value, shape in (
         ("output", output, (batch, seq, hidden)),
         ("h_n", h_n, (batch, hidden)),
     ):
         if not isinstance(value, torch.Tensor):
-            return f"{obs.call.label}: {name} is {type_name(value)}, not a tensor"
+            return f"{obs.call.label}: {name} is {type_name(value)}, not a tensor", None
         if tuple(value.shape) != shape:
-            hint = _shape_hint(tuple(value.shape), shape)
             got, want = shape_text(value.shape), shape_text(shape)
-            return f"{obs.call.label}: {name} has shape {got}, expected {want}{hint}"
+            mistake = _shape_mistake(tuple(value.shape), shape)
+            hint = f" ({hint_for(mistake)})" if mistake else ""
+            return f"{obs.call.label}: {name} has shape {got}, expected {want}{hint}", mistake
     return None
 
 
-def _shape_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
-    if len(got) == 3 == len(want) and got[0] == want[0] and got[2] == want[2]:
+def _shape_mistake(got: tuple[int, ...], want: tuple[int, ...]) -> str | None:
+    if len(got) != len(want):
+        return None
+    if got[0] == 1 and want[0] > 1 and got[1:] == want[1:]:
+        return "batch-of-one-only"
+    if len(got) == 3 and got[0] == want[0] and got[2] == want[2]:
         if got[1] == want[1] + 1:
-            return ": one step too many, does output include h0?"
-        if got[1] == want[1] - 1:
-            return ": one step short, is the last step dropped?"
-        return ": is the sequence length hard-coded?"
+            return "output-includes-h0"
+        return "last-step-dropped" if got[1] == want[1] - 1 else "hard-coded-length"
     if len(got) == 3 and got == (want[1], want[0], want[2]):
-        return ": time-first layout, output should be batch-first"
-    return ""
+        return "time-first-output"
+    return None
 
 
 def uses_builtin(ctx: Context, function: str) -> bool:
@@ -124,9 +149,9 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
             return failed(
                 f"{function} uses a built-in RNN (nn.RNN / torch.rnn_tanh): no credit,"
                 " the point is to write the recurrence yourself",
-                builtin_rnn=True,
+                **tag({"builtin_rnn": True}, "builtin-rnn"),
             )
-        tally = _Tally()
+        tally = _Tally(mistake=length_mistake(calls))
         for obs, expected in zip(calls, ctx.expected.forward, strict=True):
             _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
         return _values_verdict(tally)
@@ -144,6 +169,7 @@ def _tally_case(
     output, reason = _comparable_output(obs, case, device)
     if output is None:
         tally.notes.append(f"{obs.call.label}: {reason}")
+        tally.mistake = tally.mistake or _reason_mistake(obs, reason)
         return
     pair = _pair(obs)
     h_n = pair[1] if pair else None
@@ -159,7 +185,15 @@ def _tally_case(
         if not ok and tally.first is None:
             tally.first = _divergence(obs, case, t, output, expected)
             mistake = misconceptions.diagnose(case, output, fused=fused)
-            tally.hint = mistake.hint if mistake else None
+            tally.mistake = tally.mistake or (mistake.name if mistake else None)
+
+
+def _reason_mistake(obs: Observation, reason: str) -> str | None:
+    if obs.mutated:
+        return "overwrites-argument"
+    return (
+        "ignores-input-dtype" if "follow x's dtype" in reason or " on cpu for" in reason else None
+    )
 
 
 def _comparable_output(
@@ -241,9 +275,7 @@ def _values_verdict(tally: _Tally) -> Verdict:
     if tally.notes:
         text += f". {tally.notes[0]}"
         details["notes"] = tally.notes[:5]
-    if tally.hint:
-        details["hint"] = tally.hint
-    return failed(text, fraction=fraction, **details)
+    return failed(text, fraction=fraction, **tag(details, tally.mistake))
 
 
 def fused_structure(ctx: Context) -> Verdict:
@@ -258,8 +290,13 @@ def fused_structure(ctx: Context) -> Verdict:
     if not traced:
         return failed("no call of rnn_forward_fused could be traced")
     if problems:
+        doubled = all(obs.trace is not None and len(obs.trace.products) == 2 * obs.call.case.dims[1]
+                      for obs in traced if obs.call.case is not None)  # fmt: skip
+        details: dict[str, Any] = {"problems": problems[:5]}
+        if doubled:
+            return failed(problems[0], **tag(details, "fused-two-products"))
         hint = "concatenate [x_t, h] and multiply once by cat([W_xh, W_hh], 0) each step"
-        return failed(problems[0], problems=problems[:5], hint=hint)
+        return failed(problems[0], **details, hint=hint)
     return passed(
         f"one matrix product per time step on the concatenation, in all {len(traced)} cases"
     )

@@ -19,6 +19,7 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
+from grader.misconceptions import tag
 from grader.observations import Observation
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
@@ -36,13 +37,11 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
-def _verdict(calls: tuple[Observation, ...], problems: list[str], ok: str, total: int) -> Verdict:
+def _verdict(problems: list[str], ok: str, total: int, mistake: str | None = None) -> Verdict:
     if not problems:
         return passed(ok, calls=total)
-    bad = len(problems)
-    return failed(
-        f"{problems[0]}" + (f" (and {bad - 1} more)" if bad > 1 else ""), problems=problems[:5]
-    )
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return failed(problems[0] + more, **tag({"problems": problems[:5]}, mistake))
 
 
 def init_hidden_shape(ctx: Context) -> Verdict:
@@ -50,9 +49,11 @@ def init_hidden_shape(ctx: Context) -> Verdict:
     if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
         return verdict
     problems = list(_hidden_shape_problems(calls))
-    return _verdict(
-        calls, problems, "shape (batch_size, hidden_size) for every size tried", len(calls)
-    )
+    tensors = [obs.value for obs in calls if isinstance(obs.value, torch.Tensor)]
+    rows = {t.shape[0] for t in tensors if t.dim() == 2}
+    mistake = "init-hidden-fixed-rows" if problems and len(rows) == 1 else None
+    ok = "shape (batch_size, hidden_size) for every size tried"
+    return _verdict(problems, ok, len(calls), mistake)
 
 
 def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[str]:
@@ -63,7 +64,7 @@ def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[str]:
         elif not isinstance(obs.value, torch.Tensor):
             yield f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
         elif tuple(obs.value.shape) != (batch, hidden):
-            hint = " (batch_size comes first: one hidden state per sequence)"
+            hint = " (one hidden state per sequence: batch_size rows)"
             got, want = shape_text(obs.value.shape), shape_text((int(batch), int(hidden)))
             yield f"{obs.call.label} returned shape {got}; expected {want}{hint}"
 
@@ -84,7 +85,7 @@ def init_hidden_values(ctx: Context) -> Verdict:
             problems.append(
                 f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
             )
-    return _verdict(calls, problems, "all zeros, floating point", len(calls))
+    return _verdict(problems, "all zeros, floating point", len(calls))
 
 
 def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
@@ -115,9 +116,9 @@ def init_weights_shape(ctx: Context) -> Verdict:
             hint = "that is nn.Linear's (out, in) layout"
             if problem := shape_mismatch(obs.call.label, name, tensor.shape, shape, hint):
                 problems.append(problem)
-    return _verdict(
-        calls, problems, "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)", len(calls)
-    )
+    linear = any("nn.Linear" in p for p in problems)
+    ok = "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)"
+    return _verdict(problems, ok, len(calls), "nn-linear-layout" if linear else None)
 
 
 def init_weights_values(ctx: Context) -> Verdict:
@@ -125,7 +126,7 @@ def init_weights_values(ctx: Context) -> Verdict:
     if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
         return verdict
     problems = []
-    hint = None
+    mistake = None
     for obs, expected in zip(calls, ctx.expected.weights, strict=True):
         got = _weights(obs)
         if isinstance(got, str):
@@ -134,12 +135,11 @@ def init_weights_values(ctx: Context) -> Verdict:
         wrong = [n for n, a, e in zip(_WEIGHT_NAMES, got, expected, strict=True) if not _same(a, e)]
         if wrong:
             problems.append(f"{obs.call.label}: {', '.join(wrong)} differ from the seeded draws")
-            hint = hint or _weights_hint(obs, got)
-    verdict = _verdict(
-        calls, problems, "equal to torch.manual_seed(seed) then randn, randn, zeros", len(calls)
-    )
-    if hint and verdict.details is not None:
-        verdict.details["hint"] = hint
+            mistake = mistake or _weights_mistake(obs, got)
+    ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
+    verdict = _verdict(problems, ok, len(calls), mistake)
+    if problems and mistake is None:
+        verdict.details["hint"] = "seed with torch.manual_seed(seed), then randn W_xh, then W_hh"
     return verdict
 
 
@@ -151,11 +151,14 @@ def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     )
 
 
-def _weights_hint(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
+def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
     inputs, hidden, seed = (int(a) for a in obs.call.args)
     swapped = reference.init_weights(inputs, hidden, seed, hidden_first=True)
     if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
-        return "W_hh was drawn before W_xh: the order of the randn calls matters after seeding"
-    if not torch.equal(got[2], torch.zeros_like(got[2])):
-        return "b_h should start at zeros"
-    return "call torch.manual_seed(seed) first, then draw W_xh, then W_hh, with torch.randn"
+        return "init-weights-order"
+    if any(
+        tuple(a.shape) == tuple(e.shape)[::-1] != tuple(e.shape)
+        for a, e in zip(got, swapped, strict=True)
+    ):
+        return "nn-linear-layout"
+    return None
