@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
     assign.add_argument("--out", type=Path, required=True, help="folder for rnn_forward.ipynb")
     _batch_parser(commands)
+    _gradescope_parser(commands)
     return parser
 
 
@@ -71,6 +72,12 @@ def _batch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
 
 
+def _gradescope_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    bundle = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
+    bundle.add_argument("--out", type=Path, required=True, help="the zip to write")
+    bundle.add_argument("--seed-file", type=Path, help="secret seed (else a fresh random one)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to sys.exit)."""
     try:
@@ -79,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _assign(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "gradescope":
+            return _gradescope(args)
         return _grade(args)
     except UsageError as exc:
         print(f"error: {exc}\n(run `python -m grader --help` for usage)", file=sys.stderr)
@@ -96,6 +105,18 @@ def _assign(args: argparse.Namespace) -> int:
 
     path = write_assignment(args.solution, args.out)
     print(f"wrote {path}")
+    return ExitCode.PASSED
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from grader.bundle import SEED, build_bundle
+
+    bundle = build_bundle(args.out, seed_file=args.seed_file)
+    print(f"wrote {bundle.path}")
+    if bundle.seed_generated:
+        print(f"grading seed: a fresh secret, stored as {SEED} inside {bundle.path}; keep the"
+              " zip private, and pass that file as --seed-file to regrade or rebuild with the"
+              " same hidden cases", file=sys.stderr)  # fmt: skip
     return ExitCode.PASSED
 
 

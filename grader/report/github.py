@@ -107,6 +107,9 @@ def _source_strings(text: str) -> Iterator[tuple[int, int]]:
 
 def _in_cell_source(stack: list[str], root_key: str, key: str) -> bool:
     """A value token at cells[i].source (a string, or an element of its list)."""
-    return root_key == "cells" and key == "source" and stack[:3] == ["{", "[", "{"] and (
-        len(stack) in (3, 4)
+    return (
+        root_key == "cells"
+        and key == "source"
+        and stack[:3] == ["{", "[", "{"]
+        and (len(stack) in (3, 4))
     )
