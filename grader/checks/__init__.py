@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from grader.checks import forward, initial, module
+from grader.checks import forward, fused, initial, module
 from grader.checks.common import Context, Verdict
 
 CheckFunction = Callable[[Context], Verdict]
@@ -17,7 +17,7 @@ CHECKS: dict[str, CheckFunction] = {
     "rnn_forward.shape": forward.forward_shape,
     "rnn_forward.values": forward.forward_values("rnn_forward"),
     "rnn_forward_fused.values": forward.forward_values("rnn_forward_fused"),
-    "rnn_forward_fused.structure": forward.fused_structure,
+    "rnn_forward_fused.structure": fused.fused_structure,
     "to_nn_rnn.module": module.module_check,
     "to_nn_rnn.parity": module.parity_check,
 }

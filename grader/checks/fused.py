@@ -1,0 +1,51 @@
+"""Check of rnn_forward_fused's structure: one matrix product per step, on the concatenation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.checks.common import Context, Verdict, failed, passed, unevaluable
+from grader.checks.forward import uses_builtin
+from grader.misconceptions import tag
+from grader.observations import Observation
+
+CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"})
+
+
+def fused_structure(ctx: Context) -> Verdict:
+    function = "rnn_forward_fused"
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function)) is not None:
+        return verdict
+    if uses_builtin(ctx, function):
+        return failed(f"{function} uses a built-in RNN instead of one matrix product per step")
+    traced = [obs for obs in calls if obs.returned and obs.trace is not None]
+    problems = [p for obs in traced if (p := _structure_problem(obs)) is not None]
+    if not traced:
+        return failed("no call of rnn_forward_fused could be traced")
+    if problems:
+        doubled = all(obs.trace is not None and len(obs.trace.products) == 2 * obs.call.case.dims[1]
+                      for obs in traced if obs.call.case is not None)  # fmt: skip
+        details: dict[str, Any] = {"problems": problems[:5]}
+        if doubled:
+            return failed(problems[0], **tag(details, "fused-two-products"))
+        hint = "concatenate [x_t, h] and multiply once by cat([W_xh, W_hh], 0) each step"
+        return failed(problems[0], **details, hint=hint)
+    return passed(
+        f"one matrix product per time step on the concatenation, in all {len(traced)} cases"
+    )
+
+
+def _structure_problem(obs: Observation) -> str | None:
+    case, trace = obs.call.case, obs.trace
+    assert case is not None and trace is not None
+    _, steps, inputs, hidden = case.dims
+    products = trace.products
+    if not CONCAT_OPS & trace.counts.keys():
+        return f"{obs.call.label}: no concatenation (torch.cat) of x_t and h was seen"
+    if len(products) != steps:
+        per = f" ({len(products) / steps:.3g} per step)" if steps else ""
+        return f"{obs.call.label}: {len(products)} matrix products for {steps} time steps{per}"
+    if not all(any(inputs + hidden in shape for shape in shapes) for _, shapes in products):
+        return f"{obs.call.label}: the matrix products are not on the concatenated [x_t, h]"
+    return None
