@@ -1,0 +1,272 @@
+"""The gradebook: one SQLite file holding every graded submission and every check.
+
+One transaction per finished submission (its row, its check rows and the student's pointer to it
+together), in WAL mode with a busy timeout, so a batch killed at any moment loses nothing it
+reported as graded, and several batches can write into one gradebook at once. A submission is
+identified by (student, sha256, grader version, case-set id): the same file graded by the same
+grader on the same cases is never graded twice unless asked to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.results import GradeResult, Outcome
+
+GRADEBOOK_NAME = "gradebook.sqlite"
+BUSY_TIMEOUT_MS = 60_000  # another batch's transaction is short; wait for it rather than fail
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    student TEXT NOT NULL,
+    file TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    score REAL NOT NULL,
+    max_score REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    duration REAL NOT NULL,
+    grader_version TEXT NOT NULL,
+    case_set_id TEXT NOT NULL,
+    graded_at REAL NOT NULL,
+    result TEXT NOT NULL,
+    UNIQUE (student, sha256, grader_version, case_set_id)
+);
+CREATE TABLE IF NOT EXISTS checks (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    check_id TEXT NOT NULL,
+    points REAL NOT NULL,
+    max_points REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (submission_id, check_id)
+);
+CREATE TABLE IF NOT EXISTS students (
+    student TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    late INTEGER NOT NULL,
+    submission_id INTEGER NOT NULL REFERENCES submissions(id),
+    reports_written INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Key:
+    """What makes two gradings the same grading."""
+
+    student: str  # student id
+    sha256: str  # of the graded bytes ("" when there were none)
+    grader_version: str  # grader package version
+    case_set_id: str  # fingerprint of the cases
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """A student's current submission, as the exports read it."""
+
+    student: str  # id
+    name: str  # display name
+    late: bool  # marked late
+    submission_id: int  # row id in `submissions`
+    file: str  # path inside the source
+    score: float  # points
+    max_score: float  # points available
+    outcome: str  # see `outcome_of`
+    reason: str  # why it errored or could not be graded ("" otherwise)
+    case_set_id: str  # which cases
+    checks: dict[str, tuple[float, str, str]]  # check id -> (points, outcome, message)
+    reports_written: bool  # per-student reports are up to date
+
+
+def outcome_of(result: GradeResult) -> str:
+    """One word per submission: ungradable, timeout, error, failed or passed (first that fits)."""
+    if result.ungradable is not None:
+        return "ungradable"
+    outcomes = {c.outcome for c in result.checks}
+    for word, outcome in (("timeout", Outcome.TIMEOUT), ("error", Outcome.ERROR)):
+        if outcome in outcomes:
+            return word
+    return "passed" if outcomes <= {Outcome.PASSED} else "failed"
+
+
+def reason_of(result: GradeResult) -> str:
+    """The first thing that went wrong, for lists of errored submissions."""
+    if result.ungradable is not None:
+        return result.ungradable
+    for check in result.checks:
+        if check.outcome in (Outcome.TIMEOUT, Outcome.ERROR):
+            return f"{check.id}: {check.message}"
+    return ""
+
+
+class Gradebook:
+    """An open gradebook; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoints
+        self._db.execute("PRAGMA foreign_keys = ON")
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+
+    def graded(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """Which of these gradings exist already: key -> submission id."""
+        found = {}
+        for key in keys:
+            values = (key.student, key.sha256, key.grader_version, key.case_set_id)
+            row = self._db.execute(_ID_OF, values).fetchone()
+            if row is not None:
+                found[key] = int(row[0])
+        return found
+
+    def record(
+        self, result: GradeResult, *, student: str, name: str, late: bool, file: str, replace: bool
+    ) -> int:
+        """Store one graded submission and make it the student's current one, atomically."""
+        env = result.environment
+        key = (student, result.submission.sha256, env.grader_version, env.case_set_id)
+        with self._transaction():
+            if replace:
+                self._delete(key)
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO submissions (student, file, sha256, score, max_score,"
+                " outcome, reason, duration, grader_version, case_set_id, graded_at, result)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    student,
+                    file,
+                    key[1],
+                    result.score,
+                    result.max_score,
+                    outcome_of(result),
+                    reason_of(result),
+                    result.duration,
+                    *key[2:],
+                    time.time(),
+                    json.dumps(result.to_dict()),
+                ),
+            )
+            if cursor.rowcount == 0:  # another batch recorded the same grading meanwhile
+                (submission_id,) = self._db.execute(_ID_OF, key).fetchone()
+            else:
+                submission_id = int(cursor.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (submission_id, c.id, c.points, c.max_points, c.outcome.value, c.message)
+                        for c in result.checks
+                    ],
+                )
+            self._point(student, name, late, int(submission_id))
+        return int(submission_id)
+
+    def point(self, entries: Iterable[tuple[str, str, bool, int]]) -> None:
+        """Make existing submissions current: (student, name, late, submission id) each."""
+        with self._transaction():
+            for student, name, late, submission_id in entries:
+                self._point(student, name, late, submission_id)
+
+    def mark_reports_written(self, student: str, submission_id: int) -> None:
+        self._db.execute(
+            "UPDATE students SET reports_written=1 WHERE student=? AND submission_id=?",
+            (student, submission_id),
+        )
+
+    def result_json(self, submission_id: int) -> dict[str, Any]:
+        (text,) = self._db.execute(
+            "SELECT result FROM submissions WHERE id=?", (submission_id,)
+        ).fetchone()
+        data: dict[str, Any] = json.loads(text)
+        return data
+
+    def current(self) -> list[Row]:
+        """Every student's current submission with its checks, by student id."""
+        checks: dict[int, dict[str, tuple[float, str, str]]] = {}
+        for sid, check_id, points, outcome, message in self._db.execute(
+            "SELECT c.submission_id, c.check_id, c.points, c.outcome, c.message FROM checks c"
+            " JOIN students s ON s.submission_id = c.submission_id"
+        ):
+            checks.setdefault(sid, {})[check_id] = (points, outcome, message)
+        rows = self._db.execute(
+            "SELECT s.student, s.name, s.late, s.submission_id, u.file, u.score, u.max_score,"
+            " u.outcome, u.reason, u.case_set_id, s.reports_written FROM students s"
+            " JOIN submissions u ON u.id = s.submission_id ORDER BY s.student"
+        )
+        return [
+            Row(
+                student=r[0],
+                name=r[1],
+                late=bool(r[2]),
+                submission_id=r[3],
+                file=r[4],
+                score=r[5],
+                max_score=r[6],
+                outcome=r[7],
+                reason=r[8] or "",
+                case_set_id=r[9],
+                checks=checks.get(r[3], {}),
+                reports_written=bool(r[10]),
+            )
+            for r in rows
+        ]
+
+    def count(self, table: str) -> int:
+        if table not in ("submissions", "checks", "students"):
+            raise ValueError(f"no table {table!r}")
+        (n,) = self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        return int(n)
+
+    def _point(self, student: str, name: str, late: bool, submission_id: int) -> None:
+        self._db.execute(
+            "INSERT INTO students (student, name, late, submission_id, reports_written)"
+            " VALUES (?, ?, ?, ?, 0) ON CONFLICT(student) DO UPDATE SET name=excluded.name,"
+            " late=excluded.late, submission_id=excluded.submission_id,"
+            " reports_written=CASE WHEN students.submission_id=excluded.submission_id"
+            " THEN students.reports_written ELSE 0 END",
+            (student, name, int(late), submission_id),
+        )
+
+    def _delete(self, key: tuple[str, str, str, str]) -> None:
+        row = self._db.execute(_ID_OF, key).fetchone()
+        if row is not None:
+            self._db.execute("DELETE FROM students WHERE submission_id=?", row)
+            self._db.execute("DELETE FROM checks WHERE submission_id=?", row)
+            self._db.execute("DELETE FROM submissions WHERE id=?", row)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlocks
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+_ID_OF = (
+    "SELECT id FROM submissions WHERE student=? AND sha256=? AND grader_version=? AND case_set_id=?"
+)

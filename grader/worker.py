@@ -1,0 +1,117 @@
+"""A batch worker: one process owning one Grader and its own sandbox, fed jobs by `batch`.
+
+Run as `python -m grader.worker`. It speaks length-prefixed JSON frames (`sandbox/frames.py`) on
+stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then one `result` frame per
+job. It never touches the gradebook or any file: the batch's main process does that. Its fork server
+is spawned fresh, before this process loads the reference, exactly as in the single-grade path.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+from grader.sandbox import frames
+from grader.settings import Limits
+
+if TYPE_CHECKING:
+    from grader.grading import Grader
+    from grader.results import GradeResult
+
+FRAME_LIMIT = 1 << 30  # a job carries at most one notebook (50 MB) in base64
+
+
+def main() -> None:
+    """Serve jobs until stdin closes; replies go to the original stdout, nothing else may."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)  # stray prints (torch warnings) must not corrupt the protocol
+    config = frames.read_frame(requests, limit=FRAME_LIMIT)
+    if config is None:
+        os._exit(0)
+    try:
+        grader = _grader(config)
+    except Exception as exc:  # a bad device or a broken installation: tell the main process
+        frames.write_frame(replies, {"type": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        os._exit(1)
+    frames.write_frame(replies, {"type": "ready", "pid": os.getpid(), **_identity(grader)})
+    try:
+        while (job := frames.read_frame(requests, limit=FRAME_LIMIT)) is not None:
+            frames.write_frame(replies, _answer(grader, job))
+    except BrokenPipeError:
+        pass  # the main process is gone: stop quietly
+    finally:
+        grader.sandbox.close()
+    os._exit(0)  # skip torch's slow interpreter teardown
+
+
+def _grader(config: dict[str, Any]) -> Grader:
+    from grader.sandbox.client import Sandbox
+
+    device = str(config["device"])
+    # Start the fork server first: it imports torch while this process does the same.
+    early = Sandbox(device="cpu", limits=_limits(config)) if device == "cpu" else None
+    from grader.grading import GradeOptions, Grader, resolve_device
+
+    options = GradeOptions(
+        device=resolve_device(device), grading_seed=int(config["seed"]), limits=_limits(config)
+    )
+    sandbox = early or Sandbox(device=options.device, limits=options.limits)
+    return Grader(options, sandbox)
+
+
+def _limits(config: dict[str, Any]) -> Limits:
+    return Limits(**config["limits"])
+
+
+def _identity(grader: Grader) -> dict[str, Any]:
+    """What the main process needs before it can tell graded from new: versions and a template."""
+    template = grader.grade_bytes(b"", name="")
+    return {
+        "grader_version": template.environment.grader_version,
+        "case_set_id": grader.case_set_id,
+        "template": template.to_dict(),
+    }
+
+
+def _answer(grader: Grader, job: dict[str, Any]) -> dict[str, Any]:
+    name = str(job["name"])
+    try:
+        if job.get("unreadable"):
+            result = unreadable(grader, name, str(job["unreadable"]))
+        else:
+            result = _grade(grader, base64.b64decode(job["data"]), name)
+    except Exception as exc:  # a grader bug costs this submission, not the worker
+        return {"type": "error", "id": job["id"], "error": f"{type(exc).__name__}: {exc}"}
+    from grader.exports import render_all
+
+    reports = render_all(result) if job.get("render") else {}
+    return {"type": "result", "id": job["id"], "result": result.to_dict(), "reports": reports}
+
+
+def _grade(grader: Grader, data: bytes, name: str) -> GradeResult:
+    from grader.errors import SandboxError
+    from grader.sandbox.client import Sandbox
+
+    try:
+        return grader.grade_bytes(data, name=name)
+    except SandboxError:
+        # The fork server kept dying (it counts restarts over its whole life): start afresh once.
+        grader.sandbox.close()
+        grader.sandbox = Sandbox(device=grader.options.device, limits=grader.options.limits)
+        return grader.grade_bytes(data, name=name)
+
+
+def unreadable(grader: Grader, name: str, reason: str) -> GradeResult:
+    """The result for a file whose bytes could not be read: ungradable, with the reason."""
+    from grader.scoring import ungradable
+
+    empty = grader.grade_bytes(b"", name=name)
+    return dataclasses.replace(empty, ungradable=reason, checks=ungradable(f"ungradable: {reason}"))
+
+
+if __name__ == "__main__":
+    main()
