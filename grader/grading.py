@@ -57,6 +57,7 @@ class Grader:
         self.case_set_id = self.cases.id
         self.expected = expected_for(self.cases)
         self.planned = plan.plan(self.cases)
+        self.encoded = plan.encode(self.planned)
         self._own_sandbox = sandbox is None
         self.sandbox = sandbox or Sandbox(device=options.device, limits=options.limits)
 
@@ -82,7 +83,7 @@ class Grader:
         except NotebookError as exc:
             return self._ungradable(name, data, exc.reason, began)
         extracted = extract(notebook)
-        job = plan.job(extracted, self.planned, self.options.device)
+        job = plan.job(extracted, self.encoded, self.options.device)
         reply = self.sandbox.run(job) if job.calls else {}
         observations = observe(self.planned, reply, job, missing=extracted.missing,
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip

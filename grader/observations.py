@@ -103,8 +103,9 @@ def observe(
             continue
         sent = next(sent_calls, None)
         raw = next(replies, {"status": NOT_RUN})
+        digests = list(sent.digests) if sent else []
         try:
-            calls.append(_observation(call, raw, list(sent.args) if sent else [], max_elements))
+            calls.append(_observation(call, raw, digests, max_elements))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # hostile reply
             calls.append(Observation(call=call, status=GARBLED, error=f"unreadable reply: {exc}"))
     grouped: dict[str, list[Observation]] = {}
@@ -121,7 +122,7 @@ def observe(
 
 
 def _observation(
-    call: PlannedCall, raw: dict[str, Any], sent_args: list[Any], max_elements: int
+    call: PlannedCall, raw: dict[str, Any], sent_digests: list[str | None], max_elements: int
 ) -> Observation:
     status = str(raw.get("status", GARBLED))
     if status != RETURNED:
@@ -144,7 +145,7 @@ def _observation(
         status=RETURNED,
         value=value,
         devices=frozenset(devices),
-        mutated=_mutated(call.function, sent_args, raw.get("args_after", [])),
+        mutated=_mutated(call.function, sent_digests, raw.get("args_digest", [])),
         trace=trace,
         seconds=float(raw.get("seconds", 0.0)),
     )
@@ -179,18 +180,16 @@ def decode_value(record: Any, max_elements: int, devices: set[str]) -> Any:
     )
 
 
-def _mutated(function: str, sent: list[Any], after: Any) -> tuple[str, ...]:
-    """Arguments whose bytes changed: compared here, on what the grader itself sent."""
+def _mutated(function: str, sent: list[str | None], after: Any) -> tuple[str, ...]:
+    """Arguments whose fingerprint changed, against the fingerprints the grader itself took."""
     if not isinstance(after, list) or len(after) != len(sent):
         return ()
     names = ARG_NAMES.get(function, ())
-    changed = []
-    for name, before, now in zip(names, sent, after, strict=False):
-        if isinstance(before, dict) and isinstance(now, dict):
-            same = all(before.get(k) == now.get(k) for k in ("dtype", "shape", "data"))
-            if not same:
-                changed.append(name)
-    return tuple(changed)
+    return tuple(
+        name
+        for name, before, now in zip(names, sent, after, strict=False)
+        if before is not None and now != before
+    )
 
 
 def _trace(raw: Any) -> Trace | None:

@@ -54,20 +54,26 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
     return tuple(calls)
 
 
-def job(extracted: Extracted, calls: tuple[PlannedCall, ...], device: str) -> Job:
+def encode(calls: tuple[PlannedCall, ...]) -> tuple[Call, ...]:
+    """The calls as the child receives them; done once per case set, shared by submissions."""
+    return tuple(
+        Call(
+            function=c.function,
+            args=tuple(_encode(a) for a in c.args),
+            trace=c.function in ("rnn_forward", "rnn_forward_fused"),
+            digests=tuple(wire.digest_tensor(a) if isinstance(a, torch.Tensor) else None
+                          for a in c.args),
+        )
+        for c in calls
+    )  # fmt: skip
+
+
+def job(extracted: Extracted, calls: tuple[Call, ...], device: str) -> Job:
     """The child's whole view of a submission: its own code and the inputs, nothing else."""
     chunks = tuple({"source": c.source, "cell": c.cell, "line": c.line} for c in extracted.chunks)
     return Job(
         chunks=chunks,
-        calls=tuple(
-            Call(
-                function=c.function,
-                args=tuple(_encode(a) for a in c.args),
-                trace=c.function in ("rnn_forward", "rnn_forward_fused"),
-            )
-            for c in calls
-            if c.function in extracted.found
-        ),
+        calls=tuple(c for c in calls if c.function in extracted.found),
         device=device,
     )
 

@@ -145,6 +145,16 @@ def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bo
     return bool(torch.allclose(actual.to(torch.float64), expected, rtol=rtol, atol=atol))
 
 
+def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> list[bool]:
+    """Per time step of `expected`, whether that (batch, hidden) slice matches (allclose rule)."""
+    steps = min(actual.shape[1], expected.shape[1])
+    rtol, atol = tolerance(case)
+    ours = actual[:, :steps].to(torch.float64)
+    theirs = expected[:, :steps]
+    ok = (ours - theirs).abs() <= atol + rtol * theirs.abs()  # NaN compares False: a mismatch
+    return [bool(v) for v in ok.all(dim=2).all(dim=0)] + [False] * (expected.shape[1] - steps)
+
+
 def shape_mismatch(
     label: str, name: str, got: Sequence[int], want: Sequence[int], transposed_hint: str
 ) -> str | None:

@@ -19,6 +19,7 @@ from grader.checks.common import (
     failed,
     passed,
     shape_text,
+    steps_close,
     tensor_problem,
     type_name,
     unevaluable,
@@ -172,11 +173,10 @@ def _tally_case(
         return
     pair = _pair(obs)
     h_n = pair[1] if pair else None
-    for t in range(steps):
-        got = output[:, t] if t < output.shape[1] else None
-        ok = got is not None and close(got, expected[:, t], case)
-        last = ok and t == steps - 1 and got is not None
-        if last and isinstance(h_n, torch.Tensor) and got is not None and h_n.shape == got.shape:
+    matches = steps_close(output, expected, case)
+    for t, ok in enumerate(matches):
+        last = ok and t == steps - 1
+        if last and isinstance(h_n, torch.Tensor) and h_n.shape == expected[:, t].shape:
             ok = close(h_n, expected[:, t], case)
             if not ok:
                 tally.notes.append(f"{obs.call.label}: h_n differs from h_T (the last output step)")

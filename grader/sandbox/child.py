@@ -6,6 +6,7 @@ child cannot read the grader's own files. The child never returns: it always end
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -28,7 +29,9 @@ _Module = torch.nn.Module
 _RNN = torch.nn.RNN
 _perf = time.perf_counter
 _write_frame = wire.write_frame
+_dumps = json.dumps
 _encode_tensor = wire.encode_tensor
+_digest = wire.digest_tensor
 MATRIX_PRODUCTS = frozenset(
     {
         "mm", "matmul", "__matmul__", "__rmatmul__", "addmm", "addmm_", "bmm", "baddbmm",
@@ -212,9 +215,9 @@ def _run(job: dict[str, Any], start: int, fd: int, capture: CappedText) -> None:
         fd, {"type": "module", "problems": [p for p in problems if p], "output": capture.take()}
     )
     for offset, (call, call_args) in enumerate(zip(calls, args, strict=True)):
-        message = _call(call, call_args, namespace)
-        message.update({"type": "call", "index": start + offset, "output": capture.take()})
-        _write_frame(fd, message)
+        body = _dumps(_call(call, call_args, namespace), separators=(",", ":")).encode()
+        header = {"type": "call", "index": start + offset, "output": capture.take()}
+        _write_frame(fd, header, body)  # the fork server relays the body without parsing it
     _write_frame(fd, {"type": "done", "output": capture.take()})
 
 
@@ -250,7 +253,7 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
                 "traceback": _student_traceback(exc), "seconds": _perf() - began}  # fmt: skip
     message: dict[str, Any] = {"status": "returned", "seconds": _perf() - began}
     message["value"] = encode_value(value)
-    message["args_after"] = [_encode_tensor(a) if _isinstance(a, _Tensor) else None for a in args]
+    message["args_digest"] = [_digest(a) if _isinstance(a, _Tensor) else None for a in args]
     if recorder is not None:
         message["trace"] = {"counts": recorder.counts, "products": recorder.products}
     return message

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class Call:
     function: str  # graded function name
     args: tuple[Any, ...]  # wire records (tensors) or JSON scalars
     trace: bool = False  # record the torch calls it makes
+    digests: tuple[str | None, ...] = ()  # fingerprints of the tensor arguments, to spot writes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,9 +84,12 @@ class Sandbox:
 
     def _receive(self) -> dict[str, Any]:
         _, reply = self._pipes()
-        message = frames.read_frame(reply, limit=self.limits.result_bytes * 4)
-        if message is None:
+        parts = frames.read_frame_parts(reply, limit=self.limits.result_bytes * 4)
+        if parts is None:
             raise SandboxError("the sandbox's fork server stopped")
+        message, body = parts
+        if body:
+            message["calls"] = list(_split_calls(body))
         return message
 
     def run(self, job: Job) -> dict[str, Any]:
@@ -95,7 +100,9 @@ class Sandbox:
                 self._hello = True
             request, _ = self._pipes()
             frames.write_frame(request, _job_message(job, self.limits))
-            return self._receive()
+            reply = self._receive()
+            self.restarts = 0  # only failures in a row mean the sandbox itself is broken
+            return reply
         except (OSError, SandboxError, ValueError) as exc:
             self.restarts += 1
             self.close()
@@ -122,6 +129,19 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _split_calls(body: bytes) -> Iterator[dict[str, Any]]:
+    """Each call's result, parsed on its own so one forged result cannot spoil the others."""
+    offset = 0
+    while offset + 4 <= len(body):
+        size = int.from_bytes(body[offset : offset + 4], "big")
+        item = body[offset + 4 : offset + 4 + size]
+        offset += 4 + size
+        try:
+            yield frames.parse_frame(item)
+        except ValueError as exc:
+            yield {"status": "garbled", "error": f"unreadable result ({exc})"}
 
 
 def _job_message(job: Job, limits: Limits) -> dict[str, Any]:

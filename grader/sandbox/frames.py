@@ -19,9 +19,14 @@ class FrameTooLarge(SandboxError):
     """A peer announced a frame larger than the reader accepts."""
 
 
-def write_frame(fd: int, message: dict[str, Any]) -> None:
-    """Send one length-prefixed JSON message."""
+def write_frame(fd: int, message: dict[str, Any], body: bytes = b"") -> None:
+    """Send one length-prefixed JSON message, optionally followed by an opaque body.
+
+    A relay can then pass a large body on without parsing it (compact JSON has no raw newline).
+    """
     payload = json.dumps(message, separators=(",", ":"), allow_nan=True).encode()
+    if body:
+        payload += b"\n" + body
     data = _HEADER.pack(len(payload)) + payload
     while data:
         written = os.write(fd, data)
@@ -41,7 +46,13 @@ def read_exactly(fd: int, size: int) -> bytes:
 
 
 def read_frame(fd: int, limit: int) -> dict[str, Any] | None:
-    """Read one message; None at end of stream. FrameTooLarge past limit bytes."""
+    """Read one message (its body, if any, ignored); None at end of stream."""
+    parts = read_frame_parts(fd, limit)
+    return None if parts is None else parts[0]
+
+
+def read_frame_parts(fd: int, limit: int) -> tuple[dict[str, Any], bytes] | None:
+    """Read one message and its body; None at end of stream. FrameTooLarge past limit bytes."""
     header = read_exactly(fd, _HEADER.size)
     if len(header) < _HEADER.size:
         return None
@@ -51,7 +62,13 @@ def read_frame(fd: int, limit: int) -> dict[str, Any] | None:
     payload = read_exactly(fd, size)
     if len(payload) < size:
         return None
-    return parse_frame(payload)
+    return split_frame(payload)
+
+
+def split_frame(payload: bytes) -> tuple[dict[str, Any], bytes]:
+    """A frame's JSON header and its opaque body (b"" when it has none)."""
+    head, _, body = payload.partition(b"\n")
+    return parse_frame(head), body
 
 
 def parse_frame(payload: bytes) -> dict[str, Any]:

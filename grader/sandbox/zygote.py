@@ -7,6 +7,7 @@ grading seed, so a child (a copy of its memory) finds none of them. It runs no s
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -43,7 +44,7 @@ class _Attempt:
     fatal: str = ""  # harness error the child reported
     buffer: bytes = b""
     received: int = 0
-    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    results: dict[int, bytes] = field(default_factory=dict)
 
 
 def read_only_paths(grader_root: str) -> list[str]:
@@ -88,7 +89,7 @@ class Server:
             return None, str(exc)
         return ruleset, None
 
-    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+    def run_job(self, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         self.jobs += 1
         workdir = os.path.join(self.base, f"job-{self.jobs}")
         os.mkdir(workdir, 0o700)
@@ -107,13 +108,14 @@ class _Job:
         self.limits = server.limits
         self.context = child.ChildContext(**{**server.context.__dict__, "workdir": workdir})
         self.calls: list[dict[str, Any]] = job["calls"]
-        self.results: dict[int, dict[str, Any]] = {}
+        self.results: dict[int, bytes] = {}
         self.output: list[str] = []
         self.report: dict[str, Any] = {"active": [], "missing": [], "module_problems": []}
         self.deadline = time.monotonic() + self.limits.submission_seconds
         self.children = 0
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> tuple[dict[str, Any], bytes]:
+        """The result header, and each call's result as a length-prefixed body the grader splits."""
         start = 0
         while start < len(self.calls):
             attempt = self._attempt(start)
@@ -122,9 +124,10 @@ class _Job:
                 break
             start = self._after_failure(attempt)
         text = "".join(self.output)[: self.limits.output_chars]
-        calls = [self.results.get(i, {"status": "not-run"}) for i in range(len(self.calls))]
-        return {**self.report, "type": "result", "output": text, "children": self.children,
-                "calls": calls}  # fmt: skip
+        header = {**self.report, "type": "result", "output": text, "children": self.children}
+        missing = _body({"status": "not-run"})
+        calls = [self.results.get(i, missing) for i in range(len(self.calls))]
+        return header, b"".join(len(c).to_bytes(4, "big") + c for c in calls)
 
     def _after_failure(self, attempt: _Attempt) -> int:
         """Record why the child stopped; return the next call to try in a fresh child."""
@@ -133,23 +136,28 @@ class _Job:
         if attempt.phase == "setup" or time.monotonic() >= self.deadline:
             where = "while loading the notebook's code" if attempt.phase == "setup" else ""
             for index in range(attempt.next_index, len(self.calls)):
-                self.results[index] = {"status": status, "detail": f"{reason} {where}".strip()}
+                self.results[index] = _body(
+                    {"status": status, "detail": f"{reason} {where}".strip()}
+                )
             return len(self.calls)
         failed = attempt.next_index
         function = self.calls[failed]["function"]
-        self.results[failed] = {"status": status, "detail": reason}
+        self.results[failed] = _body({"status": status, "detail": reason})
         index = failed + 1
         while index < len(self.calls) and self.calls[index]["function"] == function:
-            self.results[index] = {
-                "status": "skipped",
-                "detail": f"not run: an earlier call of {function} {_past(status)}",
-            }
+            self.results[index] = _body(
+                {
+                    "status": "skipped",
+                    "detail": f"not run: an earlier call of {function} {_past(status)}",
+                }
+            )
             index += 1
         return index
 
     def _attempt(self, start: int) -> _Attempt:
         read_end, write_end = os.pipe()
         self.children += 1
+        gc.freeze()  # the child's collector then never touches (and copies) the server's objects
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
@@ -196,11 +204,11 @@ class _Job:
             if len(attempt.buffer) < 4 + size:
                 break
             payload, attempt.buffer = attempt.buffer[4 : 4 + size], attempt.buffer[4 + size :]
-            self._handle(wire.parse_frame(payload), attempt)
+            self._handle(*wire.split_frame(payload), attempt)
             progressed = True
         return progressed
 
-    def _handle(self, message: dict[str, Any], attempt: _Attempt) -> None:
+    def _handle(self, message: dict[str, Any], body: bytes, attempt: _Attempt) -> None:
         self.output.append(str(message.pop("output", ""))[: self.limits.output_chars])
         kind = message.get("type")
         if kind == "ready":
@@ -210,12 +218,16 @@ class _Job:
             if not self.report["module_problems"]:
                 self.report["module_problems"] = message["problems"]
         elif kind == "call" and int(message["index"]) == attempt.next_index:
-            attempt.results[attempt.next_index] = message
+            attempt.results[attempt.next_index] = body
             attempt.next_index += 1
         elif kind == "done":
             attempt.phase = "done"
         elif kind == "fatal":
             attempt.fatal = f"the sandbox harness failed: {message.get('error')}"
+
+
+def _body(result: dict[str, Any]) -> bytes:
+    return json.dumps(result, separators=(",", ":")).encode()
 
 
 def _past(status: str) -> str:
@@ -261,7 +273,7 @@ def main() -> None:
     wire.write_frame(reply, {"type": "hello", "pid": os.getpid()})
     try:
         while (job := wire.read_frame(requests, limit=1 << 30)) is not None:
-            wire.write_frame(reply, server.run_job(job))
+            wire.write_frame(reply, *server.run_job(job))
     finally:
         shutil.rmtree(server.base, ignore_errors=True)
     os._exit(0)  # skip torch's slow interpreter teardown
