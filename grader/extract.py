@@ -62,6 +62,7 @@ class _Statement:
     cell: int
     line: int
     binds: tuple[str, ...]
+    uses: frozenset[str]
 
 
 def load_notebook(data: bytes) -> Notebook:
@@ -130,7 +131,12 @@ def _statements(cells: Iterable[tuple[int, str]], problems: list[Problem]) -> It
         for node in tree.body:
             start, text = _segment(source, node)
             yield _Statement(
-                node=node, source=text, cell=cell, line=start, binds=tuple(_binds(node))
+                node=node,
+                source=text,
+                cell=cell,
+                line=start,
+                binds=tuple(_binds(node)),
+                uses=frozenset(_uses(node, text)),
             )
 
 
@@ -179,13 +185,12 @@ def _target_names(target: ast.expr) -> Iterator[str]:
         yield from _target_names(target.value)
 
 
-def _uses(stmt: _Statement) -> set[str]:
+def _uses(node: ast.stmt, source: str) -> set[str]:
     """Global names a statement reads (free names of a definition, loads of anything else)."""
-    node = stmt.node
     if isinstance(node, ast.Import | ast.ImportFrom):
         return set()
     if isinstance(node, _DEFINITIONS):
-        return _free_names(node)
+        return _free_names(source)
     names = {
         n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
     }
@@ -194,8 +199,8 @@ def _uses(stmt: _Statement) -> set[str]:
     return names
 
 
-def _free_names(node: ast.stmt) -> set[str]:
-    table = symtable.symtable(ast.unparse(node), "<cell>", "exec")
+def _free_names(source: str) -> set[str]:
+    table = symtable.symtable(source, "<cell>", "exec")
     # Decorators, defaults and bases are read in the module scope itself.
     names = {s.get_name() for s in table.get_symbols() if s.is_referenced()}
     stack = list(table.get_children())
@@ -247,7 +252,7 @@ def _closure(
         keep.add(index)
         # A definition's body reads names when called, after the whole notebook has run.
         deferred = isinstance(statements[index].node, _DEFINITIONS)
-        for name in _uses(statements[index]):
+        for name in statements[index].uses:
             earlier = [i for i in bindings.get(name, []) if deferred or i < index]
             if earlier:
                 todo.append(earlier[-1])

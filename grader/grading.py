@@ -85,7 +85,7 @@ class Grader:
         extracted = extract(notebook)
         job = plan.job(extracted, self.encoded, self.options.device)
         reply = self.sandbox.run(job) if job.calls else {}
-        observations = observe(self.planned, reply, job, missing=extracted.missing,
+        observations = observe(self.planned, reply, missing=extracted.missing,
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
                           extracted=extracted, device=self.options.device)  # fmt: skip

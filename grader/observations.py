@@ -11,7 +11,6 @@ import torch
 from grader.plan import ARG_NAMES, PlannedCall
 from grader.results import Problem
 from grader.sandbox import wire
-from grader.sandbox.client import Job
 
 # Statuses a call can end with (the child's or the fork server's word for it).
 RETURNED = "returned"
@@ -88,24 +87,20 @@ class Observations:
 def observe(
     planned: tuple[PlannedCall, ...],
     reply: dict[str, Any],
-    job: Job,
     *,
     missing: dict[str, str],
     max_elements: int,
 ) -> Observations:
     """Decode the reply; calls of functions the notebook lacks come back MISSING with the reason."""
     replies: Iterator[dict[str, Any]] = iter(reply.get("calls", []))
-    sent_calls = iter(job.calls)
     calls = []
     for call in planned:
         if call.function in missing:
             calls.append(Observation(call=call, status=MISSING, error=missing[call.function]))
             continue
-        sent = next(sent_calls, None)
         raw = next(replies, {"status": NOT_RUN})
-        digests = list(sent.digests) if sent else []
         try:
-            calls.append(_observation(call, raw, digests, max_elements))
+            calls.append(_observation(call, raw, max_elements))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # hostile reply
             calls.append(Observation(call=call, status=GARBLED, error=f"unreadable reply: {exc}"))
     grouped: dict[str, list[Observation]] = {}
@@ -121,9 +116,7 @@ def observe(
     )
 
 
-def _observation(
-    call: PlannedCall, raw: dict[str, Any], sent_digests: list[str | None], max_elements: int
-) -> Observation:
+def _observation(call: PlannedCall, raw: dict[str, Any], max_elements: int) -> Observation:
     status = str(raw.get("status", GARBLED))
     if status != RETURNED:
         return Observation(
@@ -145,7 +138,7 @@ def _observation(
         status=RETURNED,
         value=value,
         devices=frozenset(devices),
-        mutated=_mutated(call.function, sent_digests, raw.get("args_digest", [])),
+        mutated=_mutated(call.function, raw.get("mutated")),
         trace=trace,
         seconds=float(raw.get("seconds", 0.0)),
     )
@@ -180,16 +173,12 @@ def decode_value(record: Any, max_elements: int, devices: set[str]) -> Any:
     )
 
 
-def _mutated(function: str, sent: list[str | None], after: Any) -> tuple[str, ...]:
-    """Arguments whose fingerprint changed, against the fingerprints the grader itself took."""
-    if not isinstance(after, list) or len(after) != len(sent):
-        return ()
+def _mutated(function: str, positions: Any) -> tuple[str, ...]:
+    """Names of the arguments the child saw written into, by position."""
     names = ARG_NAMES.get(function, ())
-    return tuple(
-        name
-        for name, before, now in zip(names, sent, after, strict=False)
-        if before is not None and now != before
-    )
+    if not isinstance(positions, list):
+        return ()
+    return tuple(names[i] for i in positions if type(i) is int and 0 <= i < len(names))
 
 
 def _trace(raw: Any) -> Trace | None:

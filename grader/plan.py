@@ -61,8 +61,6 @@ def encode(calls: tuple[PlannedCall, ...]) -> tuple[Call, ...]:
             function=c.function,
             args=tuple(_encode(a) for a in c.args),
             trace=c.function in ("rnn_forward", "rnn_forward_fused"),
-            digests=tuple(wire.digest_tensor(a) if isinstance(a, torch.Tensor) else None
-                          for a in c.args),
         )
         for c in calls
     )  # fmt: skip

@@ -31,7 +31,8 @@ _perf = time.perf_counter
 _write_frame = wire.write_frame
 _dumps = json.dumps
 _encode_tensor = wire.encode_tensor
-_digest = wire.digest_tensor
+_clone = torch.Tensor.clone
+_equal = torch.equal
 MATRIX_PRODUCTS = frozenset(
     {
         "mm", "matmul", "__matmul__", "__rmatmul__", "addmm", "addmm_", "bmm", "baddbmm",
@@ -54,7 +55,7 @@ class ChildContext:
     ruleset: landlock.Ruleset | None  # Landlock rules, None when unavailable
     landlock_missing: str | None  # why Landlock is off
     limits: Limits  # resource limits
-    network_namespace: bool  # try to unshare the network
+    network_missing: str | None  # why there is no private network namespace (None: inherited)
 
 
 class CappedText:
@@ -99,12 +100,25 @@ class Recorder(TorchFunctionMode):
         self.products: list[list[Any]] = []
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        name = str(getattr(func, "__name__", "?"))
+        name = _name(func)
         self.counts[name] = self.counts.get(name, 0) + 1
         if name in MATRIX_PRODUCTS and len(self.products) < _TRACE_CAP:
             shapes = [list(a.shape) for a in args if _isinstance(a, _Tensor)]
             self.products.append([name, shapes])
         return func(*args, **(kwargs or {}))
+
+
+_NAMES: dict[Any, str] = {}  # torch function -> name, filled while warming up in the fork server
+
+
+def _name(func: Any) -> str:
+    try:
+        return _NAMES[func]
+    except KeyError:
+        name = _NAMES[func] = str(getattr(func, "__name__", "?"))
+        return name
+    except TypeError:  # an unhashable callable: look its name up every time
+        return str(getattr(func, "__name__", "?"))
 
 
 def main(job: dict[str, Any], start: int, result_fd: int, context: ChildContext) -> NoReturn:
@@ -167,7 +181,7 @@ def _optional(active: list[str], missing: list[str], name: str, why_not: str | N
 
 
 def _network(context: ChildContext) -> str | None:
-    return limits.unshare_network() if context.network_namespace else "disabled in settings"
+    return context.network_missing
 
 
 def _landlock(context: ChildContext) -> str | None:
@@ -206,25 +220,41 @@ def _close_fds(keep: int) -> None:
 
 def _run(job: dict[str, Any], start: int, fd: int, capture: CappedText) -> None:
     device = str(job.get("device", "cpu"))
-    max_elements = int(job["max_tensor_elements"])
     calls = job["calls"][start:]
-    args = [[_decode_arg(a, device, max_elements) for a in call["args"]] for call in calls]
+    pristine = job["pristine"][start:]
+    args = [[_fresh(a, device) for a in call_args] for call_args in pristine]
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     problems = [_exec_chunk(chunk, namespace) for chunk in job["chunks"]]
     _write_frame(
         fd, {"type": "module", "problems": [p for p in problems if p], "output": capture.take()}
     )
     for offset, (call, call_args) in enumerate(zip(calls, args, strict=True)):
-        body = _dumps(_call(call, call_args, namespace), separators=(",", ":")).encode()
+        message = _call(call, call_args, namespace)
+        if message["status"] == "returned":
+            message["mutated"] = _mutated(call_args, pristine[offset])
+        body = _dumps(message, separators=(",", ":")).encode()
         header = {"type": "call", "index": start + offset, "output": capture.take()}
         _write_frame(fd, header, body)  # the fork server relays the body without parsing it
     _write_frame(fd, {"type": "done", "output": capture.take()})
 
 
-def _decode_arg(record: Any, device: str, max_elements: int) -> Any:
-    if _isinstance(record, dict) and record.get("t") == "tensor":
-        return wire.decode_tensor(record, max_elements).to(device)
-    return record
+def _fresh(value: Any, device: str) -> Any:
+    """A private copy of a decoded argument, so no call sees another's writes."""
+    return _clone(value).to(device) if _isinstance(value, _Tensor) else value
+
+
+def _mutated(args: list[Any], pristine: list[Any]) -> list[int]:
+    """Positions of tensor arguments the call wrote into (compared with untouched copies)."""
+    return [
+        i
+        for i, (now, before) in enumerate(zip(args, pristine, strict=True))
+        if _isinstance(before, _Tensor) and not _unchanged(now, before)
+    ]
+
+
+def _unchanged(now: torch.Tensor, before: torch.Tensor) -> bool:
+    same_kind = now.dtype == before.dtype and now.shape == before.shape
+    return same_kind and bool(_equal(now.cpu(), before))
 
 
 def _exec_chunk(chunk: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any] | None:
@@ -253,7 +283,6 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
                 "traceback": _student_traceback(exc), "seconds": _perf() - began}  # fmt: skip
     message: dict[str, Any] = {"status": "returned", "seconds": _perf() - began}
     message["value"] = encode_value(value)
-    message["args_digest"] = [_digest(a) if _isinstance(a, _Tensor) else None for a in args]
     if recorder is not None:
         message["trace"] = {"counts": recorder.counts, "products": recorder.products}
     return message

@@ -29,7 +29,6 @@ class Call:
     function: str  # graded function name
     args: tuple[Any, ...]  # wire records (tensors) or JSON scalars
     trace: bool = False  # record the torch calls it makes
-    digests: tuple[str | None, ...] = ()  # fingerprints of the tensor arguments, to spot writes
 
 
 @dataclass(frozen=True, kw_only=True)

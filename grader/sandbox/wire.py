@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import hashlib
 from typing import Any
 
 import torch
@@ -18,7 +17,6 @@ from grader.sandbox.frames import parse_frame, read_frame, split_frame, write_fr
 __all__ = [
     "DTYPES",
     "decode_tensor",
-    "digest_tensor",
     "encode_tensor",
     "parse_frame",
     "read_frame",
@@ -50,7 +48,6 @@ _element_size = torch.Tensor.element_size
 _data_ptr = torch.Tensor.data_ptr
 _string_at = ctypes.string_at
 _b64encode = base64.b64encode
-_sha1 = hashlib.sha1
 
 
 def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
@@ -65,15 +62,6 @@ def encode_tensor(tensor: torch.Tensor) -> dict[str, Any]:
         "device": str(tensor.device),
         "data": _b64encode(raw).decode("ascii"),
     }
-
-
-def digest_tensor(tensor: torch.Tensor) -> str:
-    """A fingerprint of a tensor's dtype, shape and bytes: cheap to send, enough to spot writes."""
-    cpu = _contiguous(_to(_detach(tensor), "cpu"))
-    size = _numel(cpu) * _element_size(cpu)
-    digest = _sha1(f"{cpu.dtype}{tuple(cpu.shape)}".encode())
-    digest.update(_string_at(_data_ptr(cpu), size) if size else b"")
-    return digest.hexdigest()
 
 
 def decode_tensor(record: dict[str, Any], max_elements: int) -> torch.Tensor:
