@@ -55,7 +55,7 @@ def test_score_and_every_outcome_are_shown_differently() -> None:
 
 def test_failing_value_check_gets_an_embedded_plot_and_step_table() -> None:
     page = render(with_trajectory())
-    assert page.count('<img src="data:image/png;base64,') == 1
+    assert page.count('<img src="data:image/svg+xml;base64,') == 1
     assert "<th>max |error|</th>" in page and "<td>0.5723</td>" in page
 
 
@@ -139,5 +139,29 @@ def test_browser_renders_the_score_and_the_plot(tmp_path: Path) -> None:
     assert shot.stat().st_size > 20_000  # a blank page is a few kB
     dom = _chromium("--dump-dom", page.as_uri(), profile=tmp_path / "profile-dom").stdout
     assert '<p class="score" id="score">56.5 / 100</p>' in dom
-    assert '<img src="data:image/png;base64,' in dom
+    assert '<img src="data:image/svg+xml;base64,' in dom
     assert HOSTILE not in dom
+
+
+def test_the_trajectory_plot_is_well_formed_svg_with_a_line_per_unit_and_side() -> None:
+    import base64
+    import xml.etree.ElementTree as ET
+
+    from grader.report.plot import trajectory_uri
+
+    expected = [[0.1 * t + u for u in range(3)] for t in range(5)]
+    actual = [[-0.1 * t + u for u in range(3)] for t in range(5)]
+    uri = trajectory_uri({"expected": expected, "actual": actual}, 2)
+    assert uri is not None and uri.startswith("data:image/svg+xml;base64,")
+    root = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+    lines = root.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 6  # 3 units x (reference, student)
+    assert "first divergence" in "".join(root.itertext())
+
+
+def test_nan_breaks_the_student_line_instead_of_breaking_the_plot() -> None:
+    from grader.report.plot import trajectory_uri
+
+    actual = [[0.1], ["NaN"], [0.3], [0.4]]
+    assert trajectory_uri({"expected": [[0.1], [0.2], [0.3], [0.4]], "actual": actual}) is not None
+    assert trajectory_uri({"expected": "junk", "actual": []}) is None

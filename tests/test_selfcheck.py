@@ -138,7 +138,7 @@ def test_buggy_example_shows_where_it_diverges_with_a_plot(sandbox: Sandbox) -> 
     check = check_notebook(EXAMPLES / "buggy-whh-transposed.ipynb", sandbox=sandbox)
     page = check._repr_html_()
     assert check.result is not None and 0 < check.score < 100
-    assert "✘ failed" in page and 'src="data:image/png;base64,' in page
+    assert "✘ failed" in page and 'src="data:image/svg+xml;base64,' in page
 
 
 def test_missing_notebook_says_to_save_it_and_grades_nothing(
@@ -187,7 +187,7 @@ def test_a_failing_public_case_gets_its_plot() -> None:
         for c in result.checks
     )
     page = SelfCheck(notebook=Path("nb.ipynb"), result=dataclasses.replace(result, checks=checks))
-    assert 'src="data:image/png;base64,' in page._repr_html_()
+    assert 'src="data:image/svg+xml;base64,' in page._repr_html_()
 
 
 # --- which notebook ---------------------------------------------------------------------------

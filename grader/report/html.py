@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from grader.report.plot import MAX_STEPS, trajectory_png_uri
+from grader.report.plot import MAX_STEPS, trajectory_uri
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
@@ -121,7 +121,7 @@ def _plot(checks: tuple[CheckResult, ...]) -> str:
     check = _first_plottable(checks)
     if check is None:
         return ""
-    uri = trajectory_png_uri(check.details["trajectory"], check.details.get("step"))
+    uri = trajectory_uri(check.details["trajectory"], check.details.get("step"))
     if uri is None:
         return ""
     case = esc(str(check.details.get("case", "")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.report.html import esc
-from grader.report.plot import trajectory_png_uri
+from grader.report.plot import trajectory_uri
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
@@ -98,7 +98,7 @@ def _plot(checks: tuple[CheckResult, ...]) -> str:
     check = next((c for c in checks if c.outcome is Outcome.FAILED and _trajectory(c)), None)
     if check is None:
         return ""
-    uri = trajectory_png_uri(_trajectory(check), check.details.get("step"))
+    uri = trajectory_uri(_trajectory(check), check.details.get("step"))
     if uri is None:
         return ""
     case = esc(str(check.details.get("case", "")))
