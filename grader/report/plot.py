@@ -15,7 +15,7 @@ MAX_UNITS = 8  # hidden units drawn; more would be unreadable
 MAX_STEPS = 64  # time steps drawn
 LIMIT = 5.0  # |values| beyond this are clipped so one runaway unit cannot flatten the rest
 WIDTH, HEIGHT = 720, 300
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 16, 40
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 30, 40
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 Grid = list[list[float]]
@@ -88,7 +88,7 @@ def trajectory_svg(expected: Grid, actual: Grid, step: int | None) -> str:
         x = frame.x(step)
         parts.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}"'
                      ' stroke="#cf222e" stroke-width="1"/>')  # fmt: skip
-        parts.append(f'<text x="{x + 3:.1f}" y="{TOP + 10}" fill="#cf222e">first divergence</text>')
+        parts.append(f'<text x="{x + 3:.1f}" y="{TOP - 4}" fill="#cf222e">first divergence</text>')
     parts += _legend()
     parts.append("</svg>")
     return "".join(parts)
@@ -158,12 +158,12 @@ def _marker(x: float, y: float, colour: str, cross: bool) -> str:
 
 
 def _legend() -> list[str]:
-    x, y = LEFT + 8, TOP + 8
+    """One row above the plotting area, where it can never hide a line."""
+    x, y = LEFT, 12
     return [
-        f'<rect x="{x}" y="{y}" width="150" height="40" fill="white" stroke="#ccc"/>',
-        f'<line x1="{x + 8}" y1="{y + 13}" x2="{x + 34}" y2="{y + 13}" stroke="#444"/>',
-        f'<text x="{x + 40}" y="{y + 17}">{escape("reference (solid)")}</text>',
-        f'<line x1="{x + 8}" y1="{y + 29}" x2="{x + 34}" y2="{y + 29}" stroke="#444"'
+        f'<line x1="{x}" y1="{y}" x2="{x + 26}" y2="{y}" stroke="#444" stroke-width="1.6"/>',
+        f'<text x="{x + 32}" y="{y + 4}">{escape("reference (solid)")}</text>',
+        f'<line x1="{x + 150}" y1="{y}" x2="{x + 176}" y2="{y}" stroke="#444" stroke-width="1.6"'
         ' stroke-dasharray="6 4"/>',
-        f'<text x="{x + 40}" y="{y + 33}">{escape("yours (dashed)")}</text>',
+        f'<text x="{x + 182}" y="{y + 4}">{escape("yours (dashed)")}</text>',
     ]
