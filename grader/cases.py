@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.settings import HIDDEN_CASE_COUNT, PUBLIC_SEED
+from grader.settings import HIDDEN_CASE_COUNT, PUBLIC_SEED, seed_from_text
+
+__all__ = [
+    "CaseSet",
+    "ForwardCase",
+    "course_case",
+    "full_cases",
+    "public_cases",
+    "random_case",
+    "seed_from_text",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,11 +151,3 @@ def _hidden_plan(
         else:
             dims = (pick(1, 4), pick(1, 12), pick(1, 5), pick(1, 8))
         yield dims, dtypes[index % 2]
-
-
-def seed_from_text(text: str) -> int:
-    """Any secret string -> a 63-bit seed."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text) % 2**63
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % 2**63

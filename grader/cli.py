@@ -175,8 +175,7 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 def _seed(args: argparse.Namespace, public: bool) -> int:
-    from grader.cases import seed_from_text
-    from grader.settings import DEFAULT_GRADING_SEED
+    from grader.settings import DEFAULT_GRADING_SEED, seed_from_text
 
     if public:
         return DEFAULT_GRADING_SEED  # unused: public cases derive from the public seed only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 SCHEMA_VERSION = 1
@@ -49,3 +50,11 @@ MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are ungradable (grading.py
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024  # a zip inside the class zip is opened up to this size
 BATCH_WORKER_SLACK_SECONDS = 60.0  # past the sandbox's own limit, a silent worker is killed
 BATCH_PROGRESS_SECONDS = 10.0  # how often non-terminal progress lines are printed
+
+
+def seed_from_text(text: str) -> int:
+    """Any secret string -> a 63-bit seed."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text) % 2**63
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % 2**63
