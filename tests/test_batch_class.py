@@ -71,6 +71,9 @@ def _graded(out: Path) -> dict[str, tuple[Any, ...]]:
     if not path.exists():
         return {}
     with sqlite3.connect(path, timeout=30) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        if not {"submissions", "checks"} <= tables:
+            return {}  # polled while the batch is still creating its schema
         rows = db.execute("SELECT id, student, sha256, graded_at, score FROM submissions")
         checks: dict[int, list[tuple[str, float]]] = {}
         for sid, check_id, points in db.execute(
