@@ -70,7 +70,7 @@ def load_notebook(data: bytes) -> Notebook:
     if not data.strip():
         raise NotebookError("the file is empty")
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = json.loads(data.decode("utf-8-sig"))  # a BOM from a Windows editor is harmless
     except UnicodeDecodeError as exc:
         raise NotebookError(f"not a notebook: the file is not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:

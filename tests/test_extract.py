@@ -342,3 +342,11 @@ def test_a_source_stored_as_one_string_reads_like_a_list_of_lines() -> None:
         cell["source"] = "".join(cell["source"])
     as_string = load_notebook(json.dumps(document).encode())
     assert as_string.cells == load_notebook(notebook(correct_cells())).cells
+
+
+def test_a_byte_order_mark_does_not_make_a_notebook_unreadable() -> None:
+    from grader.extract import load_notebook
+    from tests.fixtures.submissions import correct_cells, notebook
+
+    cells = load_notebook(b"\xef\xbb\xbf" + notebook(correct_cells())).cells
+    assert any("def rnn_forward" in source for _, source in cells)
