@@ -95,38 +95,7 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
 
 def to_markdown(summary: dict[str, Any]) -> str:
     """summary.md from the summary.json document."""
-    score = summary["score"]
-    lines = [
-        "# Batch summary",
-        "",
-        f"{summary['students']} students, {summary['late']} late. Outcomes: "
-        + ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()),
-        "",
-        f"Score out of {score['max_score']:g}: mean {score['mean']:g}, median {score['median']:g}"
-        f", min {score['min']:g}, max {score['max']:g}, standard deviation {score['stdev']:g}.",
-        "",
-        "![score histogram](score_histogram.png) ![pass rates](check_pass_rates.png)",
-        "",
-        *_table(
-            ["score", "students"],
-            [[f"{b['from']:g}-{b['to']:g}", b["count"]] for b in score["histogram"]],
-        ),
-        "",
-        "## Checks",
-        "",
-        *_table(
-            ["check", "passed", "pass rate", "mean points"],
-            [
-                [
-                    c["id"],
-                    c["passed"],
-                    f"{c['pass_rate']:.0%}",
-                    f"{c['mean_points']:g}/{c['max_points']:g}",
-                ]
-                for c in summary["checks"]
-            ],
-        ),
-    ]
+    lines = [*_overview(summary), *_check_table(summary)]
     lines += _section(
         "Most common failures",
         ["check", "students", "message"],
@@ -150,6 +119,34 @@ def to_markdown(summary: dict[str, Any]) -> str:
     if len(summary["case_sets"]) > 1:
         lines += ["", "Warning: these grades come from different case sets (grading seeds)."]
     return "\n".join(lines) + "\n"
+
+
+def _overview(summary: dict[str, Any]) -> list[str]:
+    score = summary["score"]
+    return [
+        "# Batch summary",
+        "",
+        f"{summary['students']} students, {summary['late']} late. Outcomes: "
+        + ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()),
+        "",
+        f"Score out of {score['max_score']:g}: mean {score['mean']:g}, median {score['median']:g}"
+        f", min {score['min']:g}, max {score['max']:g}, standard deviation {score['stdev']:g}.",
+        "",
+        "![score histogram](score_histogram.png) ![pass rates](check_pass_rates.png)",
+        "",
+        *_table(
+            ["score", "students"],
+            [[f"{b['from']:g}-{b['to']:g}", b["count"]] for b in score["histogram"]],
+        ),
+    ]
+
+
+def _check_table(summary: dict[str, Any]) -> list[str]:
+    rows = [
+        [c["id"], c["passed"], f"{c['pass_rate']:.0%}", f"{c['mean_points']:g}/{c['max_points']:g}"]
+        for c in summary["checks"]
+    ]
+    return ["", "## Checks", "", *_table(["check", "passed", "pass rate", "mean points"], rows)]
 
 
 def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:

@@ -13,9 +13,7 @@ import os
 import select
 import shutil
 import signal
-import site
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,15 +21,8 @@ from typing import Any
 
 import torch
 
-from grader.sandbox import child, landlock, limits, wire
+from grader.sandbox import child, landlock, limits, policy, wire
 from grader.settings import Limits
-
-_SYSTEM_READ = (
-    "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
-    "/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu",
-    "/dev/urandom", "/dev/random", "/dev/zero",
-)  # fmt: skip
-_CUDA_READ_WRITE = ("/dev", "/proc", "/sys")
 
 
 @dataclass
@@ -45,21 +36,6 @@ class _Attempt:
     buffer: bytes = b""
     received: int = 0
     results: dict[int, bytes] = field(default_factory=dict)
-
-
-def read_only_paths(grader_root: str) -> list[str]:
-    """Python's own trees and system libraries, minus the grader package and its checkout."""
-    sites = {os.path.realpath(p) for p in site.getsitepackages()}
-    entries = {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"], *sys.path}
-    paths = {os.path.realpath(e) for e in entries if e and os.path.isdir(e)} | sites
-    paths.discard(grader_root)
-    if grader_root in sites:  # an ordinary install: everything in site-packages but us
-        paths.update(
-            os.path.join(grader_root, name)
-            for name in os.listdir(grader_root)
-            if not name.startswith(("grader", "rnn_grader", "__editable__"))
-        )
-    return sorted(paths)
 
 
 class Server:
@@ -97,14 +73,10 @@ class Server:
         return self.tensors[key]
 
     def _ruleset(self, grader_root: str) -> tuple[landlock.Ruleset | None, str | None]:
-        read_write = [self.base, "/dev/null"]
-        if self.device.startswith("cuda"):
-            read_write += _CUDA_READ_WRITE
         try:
-            ruleset = landlock.build([*read_only_paths(grader_root), *_SYSTEM_READ], read_write)
+            return policy.ruleset(grader_root, self.base, self.device), None
         except OSError as exc:
             return None, str(exc)
-        return ruleset, None
 
     def run_job(self, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         self.jobs += 1

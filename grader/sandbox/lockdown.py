@@ -1,0 +1,105 @@
+"""The child's protections, applied right after fork and before any student code runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from grader.sandbox import landlock, limits, seccomp
+from grader.sandbox.capture import CappedText
+from grader.settings import Limits
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChildContext:
+    """What the fork server prepared once for all its children."""
+
+    workdir: str  # private temporary directory, the child's cwd and $HOME
+    ruleset: landlock.Ruleset | None  # Landlock rules, None when unavailable
+    landlock_missing: str | None  # why Landlock is off
+    limits: Limits  # resource limits
+    network_missing: str | None  # why there is no private network namespace (None: inherited)
+
+
+def lock_down(
+    result_fd: int, context: ChildContext, device: str, capture: CappedText
+) -> tuple[list[str], list[str]]:
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes then fail with EFBIG
+    os.chdir(context.workdir)
+    os.environ.clear()
+    os.environ.update(
+        {
+            "HOME": context.workdir,
+            "TMPDIR": context.workdir,
+            "LANG": "C.UTF-8",
+            "PATH": "/nonexistent",
+        }
+    )
+    _silence_stdio(capture)
+    active = ["private-tmp", "scrubbed-env", "output-cap", "wall-clock", "process-group"]
+    missing: list[str] = []
+    cuda = device.startswith("cuda")
+    rlimits = limits.apply_rlimits(context.limits, cap_memory=not cuda)
+    active.append("rlimits(" + ",".join(rlimits) + ")")
+    if cuda:
+        missing.append("memory-limit (address-space limits break CUDA)")
+    _optional(active, missing, "network-namespace", _network(context))
+    _optional(active, missing, "landlock", _landlock(context))
+    _close_fds(result_fd)
+    _optional(active, missing, "seccomp", _seccomp())
+    sys.dont_write_bytecode = True
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would miss float32 tolerances
+        torch.backends.cudnn.allow_tf32 = False
+        torch.zeros(1, device=device)  # pay CUDA's start-up under the setup deadline
+    return active, missing
+
+
+def _optional(active: list[str], missing: list[str], name: str, why_not: str | None) -> None:
+    if why_not is None:
+        active.append(name)
+    else:
+        missing.append(f"{name} ({why_not})")
+
+
+def _network(context: ChildContext) -> str | None:
+    return context.network_missing
+
+
+def _landlock(context: ChildContext) -> str | None:
+    if context.ruleset is None:
+        return context.landlock_missing or "unavailable"
+    try:
+        landlock.restrict_self(context.ruleset)
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+def _seccomp() -> str | None:
+    why_not = seccomp.available()
+    if why_not is not None:
+        return why_not
+    try:
+        seccomp.install(os.getpid())
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
+def _silence_stdio(capture: CappedText) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    sys.stdout = sys.stderr = capture
+
+
+def _close_fds(keep: int) -> None:
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
