@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from grader.settings import default_workers
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -161,7 +163,7 @@ def measure_batch(size: int, workers: int, scratch: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
     parser.add_argument("--floor-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from grader.settings import (
     DEFAULT_GRADING_SEED,
     DEFAULT_LIMITS,
     Limits,
+    default_workers,
 )
 from grader.students import Roster, Submission, roster
 
@@ -36,7 +36,7 @@ class BatchOptions:
     """How to grade a class."""
 
     out: Path  # folder for the gradebook, reports and exports
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # worker processes
+    workers: int = field(default_factory=default_workers)  # worker processes
     regrade: bool = False  # grade again what the gradebook already holds
     device: str = "cpu"  # cpu, cuda[:N] or auto (resolved in the workers)
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
