@@ -20,9 +20,7 @@ from grader.reference import expected_for
 from grader.results import Environment, GradeResult, SubmissionInfo
 from grader.sandbox.client import Sandbox
 from grader.scoring import score, ungradable
-from grader.settings import DEFAULT_GRADING_SEED, DEFAULT_LIMITS, Limits
-
-MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+from grader.settings import DEFAULT_GRADING_SEED, DEFAULT_LIMITS, MAX_NOTEBOOK_BYTES, Limits
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,7 +57,7 @@ def default_workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are ungradable (grading.py uses the same cap)
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are ungradable, in grade and batch alike
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024  # a zip inside the class zip is opened up to this size
 BATCH_WORKER_SLACK_SECONDS = 60.0  # past the sandbox's own limit, a silent worker is killed
 BATCH_PROGRESS_SECONDS = 10.0  # how often non-terminal progress lines are printed

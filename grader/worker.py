@@ -99,7 +99,7 @@ def _grade(grader: Grader, data: bytes, name: str) -> GradeResult:
     try:
         return grader.grade_bytes(data, name=name)
     except SandboxError:
-        # The fork server kept dying (it counts restarts over its whole life): start afresh once.
+        # The fork server failed several times in a row: start a fresh one and try once more.
         grader.sandbox.close()
         grader.sandbox = Sandbox(device=grader.options.device, limits=grader.options.limits)
         return grader.grade_bytes(data, name=name)
