@@ -25,7 +25,7 @@ class PlannedCall:
     """One call of a student function and what it was given."""
 
     function: str  # graded function name
-    index: int  # position among this function's calls (matches the case set's order)
+    index: int  # position in the case set's list for this function (forward cases by case)
     args: tuple[torch.Tensor | int, ...]  # the arguments, on CPU
     case: ForwardCase | None  # the forward case, for the three forward-style functions
 
@@ -46,11 +46,14 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
         calls.append(PlannedCall(function="init_hidden", index=i, args=(batch, hidden), case=None))
     for i, sizes in enumerate(cases.weight_sizes):
         calls.append(PlannedCall(function="init_weights", index=i, args=sizes, case=None))
-    for function in ("rnn_forward", "rnn_forward_fused", "to_nn_rnn"):
+    for function in ("rnn_forward", "rnn_forward_fused"):
         for i, case in enumerate(cases.forward):
-            full = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-            args = full[2:] if function == "to_nn_rnn" else full
+            args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
             calls.append(PlannedCall(function=function, index=i, args=args, case=case))
+    for i in cases.parity:
+        case = cases.forward[i]
+        args = (case.W_xh, case.W_hh, case.b_h)
+        calls.append(PlannedCall(function="to_nn_rnn", index=i, args=args, case=case))
     return tuple(calls)
 
 
