@@ -52,8 +52,8 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
             calls.append(PlannedCall(function=function, index=i, args=args, case=case))
     for i in cases.parity:
         case = cases.forward[i]
-        args = (case.W_xh, case.W_hh, case.b_h)
-        calls.append(PlannedCall(function="to_nn_rnn", index=i, args=args, case=case))
+        weights = (case.W_xh, case.W_hh, case.b_h)
+        calls.append(PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case))
     return tuple(calls)
 
 

@@ -23,8 +23,13 @@ def notebook_bytes(*cells: str) -> bytes:
         "cells": [
             {"cell_type": "markdown", "metadata": {}, "source": ["# Title\n", "def fake(x):\n"]},
             *(
-                {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                 "source": source.splitlines(keepends=True)}
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source.splitlines(keepends=True),
+                }
                 for source in cells
             ),
         ],

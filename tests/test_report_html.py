@@ -30,8 +30,14 @@ def with_trajectory() -> GradeResult:
     """The mixed sample whose rnn_forward.values carries a public-case trajectory."""
     result = mixed()
     checks = tuple(
-        dataclasses.replace(c, details={**c.details, "trajectory": TRAJECTORY,
-                                        "step_errors": [0.0, 0.5723, float("inf")]})
+        dataclasses.replace(
+            c,
+            details={
+                **c.details,
+                "trajectory": TRAJECTORY,
+                "step_errors": [0.0, 0.5723, float("inf")],
+            },
+        )
         if c.id == "rnn_forward.values"
         else c
         for c in result.checks

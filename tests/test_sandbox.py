@@ -111,6 +111,22 @@ def test_the_grader_survives_a_dead_fork_server_and_restarts_it() -> None:
         assert box.run(job)["calls"][0]["status"] == "returned"
 
 
+def test_inputs_cross_once_and_every_job_sees_them_untouched(sandbox: Sandbox) -> None:
+    import torch
+
+    from grader.observations import decode_value
+    from grader.sandbox.wire import encode_tensor
+
+    call = Call(function="f", args=(encode_tensor(torch.arange(3.0)),))
+    job = _job("def f(t):\n    out = t.clone()\n    t.add_(100)\n    return out\n", call)
+    first, second = sandbox.run(job), sandbox.run(job)
+    assert isinstance(sandbox._job_message(job)["calls"][0], int)  # a reference, not the tensor
+    for reply in (first, second):
+        result = reply["calls"][0]
+        assert decode_value(result["value"], 10, set()).tolist() == [0.0, 1.0, 2.0]
+        assert result["mutated"] == [0]
+
+
 def test_output_is_captured_and_capped(sandbox: Sandbox) -> None:
     source = "def loud(n):\n    print('x' * 10_000_000)\n    return n\n"
     reply = sandbox.run(_job(source, Call(function="loud", args=(1,))))

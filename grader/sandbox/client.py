@@ -20,6 +20,7 @@ _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[2]); from grader.sandbox.zygote import main; main()"
 )
 _PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES")
+MAX_KNOWN_CALLS = 4096  # calls the fork server keeps decoded; past this both sides start over
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,8 @@ class Sandbox:
         self._process: subprocess.Popen[bytes] | None = None
         self._hello = False
         self.restarts = 0
+        # Calls the fork server already holds decoded, by identity: a batch sends its cases once.
+        self._known: dict[int, tuple[Call, int]] = {}
         self._start()
 
     def _start(self) -> None:
@@ -74,6 +77,7 @@ class Sandbox:
             cwd=tempfile.gettempdir(),
         )
         self._hello = False
+        self._known.clear()
 
     def _pipes(self) -> tuple[int, int]:
         process = self._process
@@ -98,7 +102,7 @@ class Sandbox:
                 self._receive()
                 self._hello = True
             request, _ = self._pipes()
-            frames.write_frame(request, _job_message(job, self.limits))
+            frames.write_frame(request, self._job_message(job))
             reply = self._receive()
             self.restarts = 0  # only failures in a row mean the sandbox itself is broken
             return reply
@@ -109,6 +113,30 @@ class Sandbox:
             if self.restarts > 3:
                 raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
             return _server_died(job, str(exc))
+
+    def _job_message(self, job: Job) -> dict[str, Any]:
+        """The job with each call's inputs sent only the first time this server sees the call."""
+        reset = len(self._known) > MAX_KNOWN_CALLS
+        if reset:
+            self._known.clear()
+        calls: list[Any] = []
+        for call in job.calls:
+            known = self._known.get(id(call))
+            if known is not None and known[0] is call:
+                calls.append(known[1])
+                continue
+            ref = len(self._known)
+            self._known[id(call)] = (call, ref)  # holding the Call keeps its id from being reused
+            calls.append({"ref": ref, "function": call.function, "args": list(call.args),
+                          "trace": call.trace})  # fmt: skip
+        return {
+            "type": "job",
+            "reset": reset,
+            "chunks": list(job.chunks),
+            "calls": calls,
+            "device": job.device,
+            "max_tensor_elements": self.limits.max_tensor_elements,
+        }
 
     def close(self) -> None:
         process, self._process = self._process, None
@@ -141,18 +169,6 @@ def _split_calls(body: bytes) -> Iterator[dict[str, Any]]:
             yield frames.parse_frame(item)
         except ValueError as exc:
             yield {"status": "garbled", "error": f"unreadable result ({exc})"}
-
-
-def _job_message(job: Job, limits: Limits) -> dict[str, Any]:
-    return {
-        "type": "job",
-        "chunks": list(job.chunks),
-        "calls": [
-            {"function": c.function, "args": list(c.args), "trace": c.trace} for c in job.calls
-        ],
-        "device": job.device,
-        "max_tensor_elements": limits.max_tensor_elements,
-    }
 
 
 def _server_died(job: Job, reason: str) -> dict[str, Any]:

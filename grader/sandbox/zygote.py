@@ -51,7 +51,7 @@ class Server:
             _skip_accelerator_seeding()
         self.base = tempfile.mkdtemp(prefix="grader-sandbox-")
         self.jobs = 0
-        self.tensors: dict[tuple[str, str, str], torch.Tensor] = {}
+        self.calls: dict[int, tuple[dict[str, Any], list[Any]]] = {}  # ref -> call, decoded args
         ruleset, missing = self._ruleset(str(config["grader_root"]))
         self.context = child.ChildContext(
             workdir=self.base,
@@ -61,16 +61,25 @@ class Server:
             network_missing=network_missing,
         )
 
+    def _resolve(self, job: dict[str, Any]) -> None:
+        """Call references -> calls with decoded arguments; a call's inputs arrive only once."""
+        if job.get("reset"):
+            self.calls.clear()
+        calls, pristine = [], []
+        for item in job["calls"]:
+            if isinstance(item, dict):
+                args = [self._decoded(a) for a in item["args"]]
+                meta = {"function": str(item["function"]), "trace": bool(item.get("trace"))}
+                self.calls[int(item["ref"])] = (meta, args)
+            meta, args = self.calls[int(item["ref"]) if isinstance(item, dict) else int(item)]
+            calls.append(meta)
+            pristine.append(args)
+        job["calls"], job["pristine"] = calls, pristine
+
     def _decoded(self, record: Any) -> Any:
-        """Tensor records -> tensors, decoded once: every submission of a batch sends the same."""
-        if not (isinstance(record, dict) and record.get("t") == "tensor"):
-            return record
-        key = (str(record.get("dtype")), str(record.get("shape")), str(record.get("data")))
-        if key not in self.tensors:
-            if len(self.tensors) > 4096:
-                self.tensors.clear()
-            self.tensors[key] = wire.decode_tensor(record, self.limits.max_tensor_elements)
-        return self.tensors[key]
+        if isinstance(record, dict) and record.get("t") == "tensor":
+            return wire.decode_tensor(record, self.limits.max_tensor_elements)
+        return record
 
     def _ruleset(self, grader_root: str) -> tuple[landlock.Ruleset | None, str | None]:
         try:
@@ -80,7 +89,7 @@ class Server:
 
     def run_job(self, job: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         self.jobs += 1
-        job["pristine"] = [[self._decoded(a) for a in call["args"]] for call in job["calls"]]
+        self._resolve(job)
         workdir = os.path.join(self.base, f"job-{self.jobs}")
         os.mkdir(workdir, 0o700)
         try:
