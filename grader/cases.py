@@ -55,12 +55,12 @@ class CaseSet:
     hidden_sizes: tuple[tuple[int, int], ...]  # (batch, hidden) for init_hidden
     weight_sizes: tuple[tuple[int, int, int], ...]  # (input, hidden, seed) for init_weights
     forward: tuple[ForwardCase, ...]  # for rnn_forward and rnn_forward_fused
-    parity: tuple[int, ...]  # indices into forward of the cases to_nn_rnn is called on
+    probes: tuple[int, ...]  # indices into forward: to_nn_rnn runs on these, and they are traced
 
     @property
     def id(self) -> str:
         """Fingerprint of the exact inputs: changes when the grading seed does."""
-        digest = hashlib.sha256(repr((self.hidden_sizes, self.weight_sizes, self.parity)).encode())
+        digest = hashlib.sha256(repr((self.hidden_sizes, self.weight_sizes, self.probes)).encode())
         for case in self.forward:
             for tensor in (case.x, case.h0, case.W_xh, case.W_hh, case.b_h):
                 digest.update(repr(tensor.tolist()).encode())
@@ -107,9 +107,9 @@ PUBLIC_DIMS: tuple[tuple[int, int, int, int], ...] = ((2, 3, 2, 3), (3, 4, 3, 2)
 HIDDEN_DIMS: tuple[tuple[int, int, int, int], ...] = ((3, 7, 2, 5), (4, 12, 5, 8), (2, 1, 3, 2))
 
 
-# Building an nn.RNN runs the same code whatever the weights: the course case, a float64 public
-# case and the fixed hidden shapes exercise it fully, at a third of the cost of every case.
-PARITY_CASES: tuple[int, ...] = (0, 2, 4, 5, 6)
+# The course case, a float64 public case and the fixed hidden shapes (lengths 1 to 12) show how
+# to_nn_rnn maps weights and how a forward is built; tracing costs as much as the call itself.
+PROBE_CASES: tuple[int, ...] = (0, 2, 4, 5, 6)
 
 
 def public_cases() -> CaseSet:
@@ -124,7 +124,7 @@ def public_cases() -> CaseSet:
         hidden_sizes=((1, 4), (3, 2), (2, 7)),
         weight_sizes=((1, 4, 0), (3, 2, 1), (2, 5, 42)),
         forward=tuple(forward),
-        parity=tuple(range(len(forward))),
+        probes=tuple(range(len(forward))),
     )
 
 
@@ -142,7 +142,7 @@ def full_cases(grading_seed: int) -> CaseSet:
         hidden_sizes=(*public.hidden_sizes, (4, 8), (1, 1)),
         weight_sizes=(*public.weight_sizes, *((5, 8, s) for s in seeds)),
         forward=(*public.forward, *hidden),
-        parity=PARITY_CASES,
+        probes=PROBE_CASES,
     )
 
 

@@ -28,6 +28,7 @@ class PlannedCall:
     index: int  # position in the case set's list for this function (forward cases by case)
     args: tuple[torch.Tensor | int, ...]  # the arguments, on CPU
     case: ForwardCase | None  # the forward case, for the three forward-style functions
+    traced: bool = False  # record the torch calls it makes (forward-style calls on probe cases)
 
     @property
     def label(self) -> str:
@@ -49,8 +50,11 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
     for function in ("rnn_forward", "rnn_forward_fused"):
         for i, case in enumerate(cases.forward):
             args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-            calls.append(PlannedCall(function=function, index=i, args=args, case=case))
-    for i in cases.parity:
+            traced = i in cases.probes
+            calls.append(
+                PlannedCall(function=function, index=i, args=args, case=case, traced=traced)
+            )
+    for i in cases.probes:
         case = cases.forward[i]
         weights = (case.W_xh, case.W_hh, case.b_h)
         calls.append(PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case))
@@ -60,13 +64,9 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
 def encode(calls: tuple[PlannedCall, ...]) -> tuple[Call, ...]:
     """The calls as the child receives them; done once per case set, shared by submissions."""
     return tuple(
-        Call(
-            function=c.function,
-            args=tuple(_encode(a) for a in c.args),
-            trace=c.function in ("rnn_forward", "rnn_forward_fused"),
-        )
+        Call(function=c.function, args=tuple(_encode(a) for a in c.args), trace=c.traced)
         for c in calls
-    )  # fmt: skip
+    )
 
 
 def job(extracted: Extracted, calls: tuple[Call, ...], device: str) -> Job:

@@ -69,14 +69,14 @@ def test_hidden_cases_cover_the_contract_ranges() -> None:
     assert any(c.dims[0] > 1 and c.dims[2] != c.dims[3] and c.dims[1] != 5 for c in cases)
 
 
-def test_parity_cases_span_both_dtypes_and_the_fixed_hidden_shapes() -> None:
+def test_probe_cases_span_both_dtypes_and_the_fixed_hidden_shapes() -> None:
     cases = full_cases(11)
-    chosen = [cases.forward[i] for i in cases.parity]
+    chosen = [cases.forward[i] for i in cases.probes]
     assert chosen[0].name == "course"
     assert {c.dtype for c in chosen} == {"float32", "float64"}
     assert {c.name for c in chosen} >= {"hidden-1", "hidden-2", "hidden-3"}
     assert all(c.dims[2] != c.dims[3] for c in chosen[1:])  # a forgotten transpose shows in shapes
-    assert public_cases().parity == tuple(range(len(public_cases().forward)))
+    assert public_cases().probes == tuple(range(len(public_cases().forward)))
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def fused_structure(ctx: Context) -> Verdict:
         hint = "concatenate [x_t, h] and multiply once by cat([W_xh, W_hh], 0) each step"
         return failed(problems[0], **details, hint=hint)
     return passed(
-        f"one matrix product per time step on the concatenation, in all {len(traced)} cases"
+        f"one matrix product per time step on the concatenation, in all {len(traced)} traced cases"
     )
 
 
