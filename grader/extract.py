@@ -229,7 +229,10 @@ def extract(notebook: Notebook) -> Extracted:
     )
     found = {f: statements[last[f]].cell for f in FUNCTIONS if f in last}
     missing = {f: _why_missing(f, notebook.cells, problems) for f in FUNCTIONS if f not in last}
-    users = frozenset(f for f in found if _reaches_builtin_rnn(last[f], statements, bindings))
+    mentions: dict[int, bool] = {}  # statement -> names a built-in RNN; the functions share most
+    users = frozenset(
+        f for f in found if _reaches_builtin_rnn(last[f], statements, bindings, mentions)
+    )
     return Extracted(
         chunks=chunks,
         found=found,
@@ -260,16 +263,23 @@ def _closure(
 
 
 def _reaches_builtin_rnn(
-    root: int, statements: list[_Statement], bindings: dict[str, list[int]]
+    root: int, statements: list[_Statement], bindings: dict[str, list[int]], memo: dict[int, bool]
 ) -> bool:
     for index in _closure([root], statements, bindings):
-        node = statements[index].node
-        for sub in ast.walk(node):
-            name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
-            if name in BUILTIN_RNN_NAMES:
-                return True
-            if isinstance(sub, ast.alias) and sub.name.split(".")[-1] in BUILTIN_RNN_NAMES:
-                return True
+        if index not in memo:
+            memo[index] = _mentions_builtin_rnn(statements[index].node)
+        if memo[index]:
+            return True
+    return False
+
+
+def _mentions_builtin_rnn(node: ast.stmt) -> bool:
+    for sub in ast.walk(node):
+        name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
+        if name in BUILTIN_RNN_NAMES:
+            return True
+        if isinstance(sub, ast.alias) and sub.name.split(".")[-1] in BUILTIN_RNN_NAMES:
+            return True
     return False
 
 

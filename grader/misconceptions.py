@@ -10,6 +10,7 @@ import torch
 
 from grader import reference
 from grader.cases import ForwardCase
+from grader.compare import allclose
 from grader.reference import Variant
 from grader.settings import TOLERANCES
 
@@ -113,10 +114,8 @@ def diagnose(case: ForwardCase, actual: torch.Tensor, *, fused: bool) -> Misconc
         replay = mistake.replay(case)
         if replay.shape != got.shape:
             continue
-        if replay.shape == correct.shape and torch.allclose(
-            replay, correct, rtol=tol.rtol, atol=tol.atol
-        ):
+        if allclose(replay, correct, rtol=tol.rtol, atol=tol.atol):
             continue  # this case cannot tell the mistake apart from the right answer
-        if torch.allclose(got, replay, rtol=tol.rtol, atol=tol.atol):
+        if allclose(got, replay, rtol=tol.rtol, atol=tol.atol):
             return mistake
     return None

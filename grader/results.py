@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from grader.settings import SCHEMA_VERSION
@@ -95,7 +95,7 @@ class GradeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON form (see DESIGN.md §6)."""
-        data = asdict(self)
+        data = _plain(self)
         data["score"] = self.score
         data["max_score"] = self.max_score
         ordered = {
@@ -126,3 +126,14 @@ def result_from_dict(data: dict[str, Any]) -> GradeResult:
         duration=data.get("duration", 0.0),
         schema_version=data.get("schema_version", SCHEMA_VERSION),
     )
+
+
+def _plain(value: Any) -> Any:
+    """dataclasses.asdict without its deep copy of every leaf (results hold only plain data)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    return value

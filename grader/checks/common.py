@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from grader.cases import CaseSet, ForwardCase
+from grader.compare import allclose, as_float64
 from grader.extract import Extracted
 from grader.observations import (
     CRASHED,
@@ -139,20 +141,18 @@ def tolerance(case: ForwardCase) -> tuple[float, float]:
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bool:
-    if actual.shape != expected.shape:
-        return False
     rtol, atol = tolerance(case)
-    return bool(torch.allclose(actual.to(torch.float64), expected, rtol=rtol, atol=atol))
+    return allclose(actual, expected, rtol=rtol, atol=atol)
 
 
 def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> list[bool]:
     """Per time step of `expected`, whether that (batch, hidden) slice matches (allclose rule)."""
     steps = min(actual.shape[1], expected.shape[1])
     rtol, atol = tolerance(case)
-    ours = actual[:, :steps].to(torch.float64)
-    theirs = expected[:, :steps]
-    ok = (ours - theirs).abs() <= atol + rtol * theirs.abs()  # NaN compares False: a mismatch
-    return [bool(v) for v in ok.all(dim=2).all(dim=0)] + [False] * (expected.shape[1] - steps)
+    ours = as_float64(actual)[:, :steps]
+    theirs = as_float64(expected)[:, :steps]
+    ok = np.abs(ours - theirs) <= atol + rtol * np.abs(theirs)  # NaN compares False: a mismatch
+    return [bool(v) for v in ok.all(axis=(0, 2))] + [False] * (expected.shape[1] - steps)
 
 
 def shape_mismatch(

@@ -19,6 +19,7 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
+from grader.compare import allclose
 from grader.misconceptions import tag
 from grader.observations import Observation
 
@@ -144,11 +145,7 @@ def init_weights_values(ctx: Context) -> Verdict:
 
 
 def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
-    if actual.shape != expected.shape:
-        return False
-    return bool(
-        torch.allclose(actual.to(torch.float64), expected.to(torch.float64), atol=1e-6, rtol=0)
-    )
+    return allclose(actual, expected, atol=1e-6, rtol=0)
 
 
 def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:

@@ -46,7 +46,7 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\
 def clean(text: str) -> str:
     """Make `text` inert in a terminal: escape control and bidi characters, keep \\n and \\t."""
     text = text.replace("\r\n", "\n")
-    if text.isprintable():
+    if text.replace("\n", "").replace("\t", "").isprintable():  # bidi marks are not printable
         return text
     return "".join(_escape_char(ch) for ch in text)
 
