@@ -164,3 +164,14 @@ def test_garbage_written_into_the_result_pipe_costs_only_that_call(sandbox: Sand
         sandbox.run(_job(source, Call(function="ok", args=(3,))))["calls"][0]["status"]
         == "returned"
     )
+
+
+def test_results_larger_than_the_pipe_still_arrive_whole(sandbox: Sandbox) -> None:
+    from grader.observations import decode_value
+
+    # 900,000 float32 are 3.6 MB of base64 per call: the child blocks until the pipe is drained.
+    source = "import torch\ndef big(n):\n    return torch.arange(float(n))\n"
+    reply = sandbox.run(_job(source, *(Call(function="big", args=(900_000,)) for _ in range(2))))
+    for result in reply["calls"]:
+        assert result["status"] == "returned", result
+        assert decode_value(result["value"], 10**6, set())[-1].item() == 899_999.0

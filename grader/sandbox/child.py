@@ -30,12 +30,15 @@ _clone = torch.Tensor.clone
 _equal = torch.equal
 
 
-def main(job: dict[str, Any], start: int, result_fd: int, context: ChildContext) -> NoReturn:
-    """Entry point after fork; never returns."""
+def main(
+    job: dict[str, Any], start: int, result_fd: int, done_fd: int, context: ChildContext
+) -> NoReturn:
+    """Entry point after fork; never returns. One byte on done_fd says every frame is written."""
     code = 0
     try:
         capture = CappedText(context.limits.output_chars)
-        active, missing = lock_down(result_fd, context, job.get("device", "cpu"), capture)
+        device = job.get("device", "cpu")
+        active, missing = lock_down(result_fd, done_fd, context, device, capture)
         _write_frame(result_fd, {"type": "ready", "active": active, "missing": missing})
         _run(job, start, result_fd, capture)
     except BaseException as exc:  # the harness must report, whatever the student code raised
@@ -44,6 +47,10 @@ def main(job: dict[str, Any], start: int, result_fd: int, context: ChildContext)
             _write_frame(result_fd, {"type": "fatal", "error": f"{_type(exc).__name__}: {exc}"})
         except BaseException:
             code = 2
+    try:
+        os.write(done_fd, b"!")
+    except BaseException:
+        code = 3
     os._exit(code)
 
 

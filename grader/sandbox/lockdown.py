@@ -26,7 +26,7 @@ class ChildContext:
 
 
 def lock_down(
-    result_fd: int, context: ChildContext, device: str, capture: CappedText
+    result_fd: int, done_fd: int, context: ChildContext, device: str, capture: CappedText
 ) -> tuple[list[str], list[str]]:
     os.setpgid(0, 0)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes then fail with EFBIG
@@ -50,7 +50,7 @@ def lock_down(
         missing.append("memory-limit (address-space limits break CUDA)")
     _optional(active, missing, "network-namespace", _network(context))
     _optional(active, missing, "landlock", _landlock(context))
-    _close_fds(result_fd)
+    _close_fds(result_fd, done_fd)
     _optional(active, missing, "seccomp", _seccomp())
     sys.dont_write_bytecode = True
     if cuda:
@@ -100,6 +100,9 @@ def _silence_stdio(capture: CappedText) -> None:
     sys.stdout = sys.stderr = capture
 
 
-def _close_fds(keep: int) -> None:
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
+def _close_fds(*keep: int) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
