@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
 import selectors
 import signal
@@ -18,12 +19,22 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from grader.errors import InternalError, UsageError
 from grader.sandbox import frames
+from grader.sandbox.client import scrubbed_env
+from grader.worker import SANDBOX_ENV
 
-WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "grader.worker")
+_ROOT = str(Path(__file__).resolve().parents[1])
+# Found through the package's own folder: workers get a scrubbed environment, no PYTHONPATH.
+WORKER_COMMAND: tuple[str, ...] = (
+    sys.executable,
+    "-c",
+    "import sys; sys.path.insert(0, sys.argv[1]); from grader.worker import main; main()",
+    _ROOT,
+)
 FRAME_LIMIT = 1 << 30  # results hold capped output and details; far below this
 ATTEMPTS = 2  # a submission that takes two workers down is not tried a third time
 MAX_START_FAILURES = 3  # workers dying before `ready` this often means a broken installation
@@ -54,7 +65,11 @@ class _Worker:
 
     def __init__(self, command: Sequence[str], config: dict[str, Any]) -> None:
         self.process = subprocess.Popen(
-            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            env=worker_env(config),
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.request = self.process.stdin.fileno()
@@ -233,6 +248,13 @@ class Pool:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self.close(now=kind is not None)
+
+
+def worker_env(config: dict[str, Any]) -> dict[str, str]:
+    """No secret (GRADER_SEED, tokens) in a worker's environment: its fork server is forked from
+    it, and the seed arrives in the config frame only after that fork."""
+    sandbox = {"device": config.get("device"), "limits": config.get("limits")}
+    return {**scrubbed_env(), SANDBOX_ENV: json.dumps(sandbox)}
 
 
 def _died_text(silence_limit: float) -> str:

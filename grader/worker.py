@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import signal
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,10 @@ from grader.settings import Limits
 if TYPE_CHECKING:
     from grader.grading import Grader
     from grader.results import GradeResult
+    from grader.sandbox.client import Sandbox
 
 FRAME_LIMIT = 1 << 30  # a job carries at most one notebook (50 MB) in base64
+SANDBOX_ENV = "GRADER_WORKER_SANDBOX"  # JSON {"device", "limits"}: set by the pool
 
 
 def main() -> None:
@@ -29,11 +32,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
     requests, replies = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # stray prints (torch warnings) must not corrupt the protocol
+    early = _early_sandbox()
     config = frames.read_frame(requests, limit=FRAME_LIMIT)
     if config is None:
         os._exit(0)
     try:
-        grader = _grader(config)
+        grader = _grader(config, early)
     except Exception as exc:  # a bad device or a broken installation: tell the main process
         frames.write_frame(replies, {"type": "failed", "error": f"{type(exc).__name__}: {exc}"})
         os._exit(1)
@@ -48,19 +52,41 @@ def main() -> None:
     os._exit(0)  # skip torch's slow interpreter teardown
 
 
-def _grader(config: dict[str, Any]) -> Grader:
+def _early_sandbox() -> Sandbox | None:
+    """Fork the fork server before the config, and its grading seed, is read: it then shares
+    this process's torch instead of importing its own. The pool's scrubbed environment names
+    the device and limits; without it (or off CPU) the server is spawned later instead."""
+    try:
+        wanted = json.loads(os.environ.get(SANDBOX_ENV, "null"))
+        if not isinstance(wanted, dict) or wanted.get("device") != "cpu":
+            return None
+        import torch  # noqa: F401  (imported before the fork, so both processes share it)
+
+        from grader.sandbox.client import Sandbox
+
+        return Sandbox(device="cpu", limits=Limits(**wanted["limits"]), fork=True)
+    except Exception:  # any doubt: the fork server is spawned as in the single-grade path
+        return None
+
+
+def _grader(config: dict[str, Any], early: Sandbox | None) -> Grader:
     from grader.sandbox.client import Sandbox
 
-    device = str(config["device"])
-    # Start the fork server first: it imports torch while this process does the same.
-    early = Sandbox(device="cpu", limits=_limits(config)) if device == "cpu" else None
+    device, limits = str(config["device"]), _limits(config)
+    sandbox = (
+        early if early is not None and (early.device, early.limits) == (device, limits) else None
+    )
+    if early is not None and sandbox is None:
+        early.close()
+    if sandbox is None and device == "cpu":
+        # Start the fork server first: it imports torch while this process does the same.
+        sandbox = Sandbox(device="cpu", limits=limits)
     from grader.grading import GradeOptions, Grader, resolve_device
 
     options = GradeOptions(
-        device=resolve_device(device), grading_seed=int(config["seed"]), limits=_limits(config)
+        device=resolve_device(device), grading_seed=int(config["seed"]), limits=limits
     )
-    sandbox = early or Sandbox(device=options.device, limits=options.limits)
-    return Grader(options, sandbox)
+    return Grader(options, sandbox or Sandbox(device=options.device, limits=options.limits))
 
 
 def _limits(config: dict[str, Any]) -> Limits:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sys
 import time
@@ -24,7 +25,6 @@ from grader.results import CheckResult, Environment, GradeResult, Outcome, Submi
 from grader.sandbox import frames
 
 FAKE = (sys.executable, __file__)
-MARKERS = "FAKE_WORKER_MARKERS"  # folder where die-once leaves its mark
 
 
 def _fake_result(name: str, data: bytes = b"") -> dict[str, object]:
@@ -63,7 +63,7 @@ def fake_worker() -> None:
     while (job := frames.read_frame(requests, limit=1 << 30)) is not None:
         stem = Path(job["name"]).name
         if stem.startswith("die-once"):
-            marker = Path(os.environ[MARKERS]) / stem
+            marker = Path(sys.argv[1]) / stem  # the folder where die-once leaves its mark
             if not marker.exists():
                 marker.touch()
                 os._exit(1)
@@ -89,13 +89,8 @@ def make_class(folder: Path, names: list[str]) -> Path:
 
 
 def batch(source: Path, out: Path, **kwargs: object) -> object:
-    options = BatchOptions(out=out, workers=2, worker_command=FAKE)
+    options = BatchOptions(out=out, workers=2, worker_command=(*FAKE, str(out.parent)))
     return run_batch(source, options, **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(MARKERS, str(tmp_path))
 
 
 def test_a_worker_that_dies_costs_only_its_submission(tmp_path: Path) -> None:
@@ -148,3 +143,14 @@ def test_nothing_new_to_grade_is_skipped(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     fake_worker()
+
+
+def test_workers_get_no_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.pool import worker_env
+    from grader.worker import SANDBOX_ENV
+
+    monkeypatch.setenv("GRADER_SEED", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    env = worker_env({"device": "cpu", "seed": 1234, "limits": {"call_seconds": 2.0}})
+    assert "secret" not in repr(env) and "1234" not in repr(env)
+    assert json.loads(env[SANDBOX_ENV]) == {"device": "cpu", "limits": {"call_seconds": 2.0}}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +178,29 @@ def test_results_larger_than_the_pipe_still_arrive_whole(sandbox: Sandbox) -> No
     for result in reply["calls"]:
         assert result["status"] == "returned", result
         assert decode_value(result["value"], 10**6, set())[-1].item() == 899_999.0
+
+
+def test_a_fork_server_forked_before_the_secrets_gives_its_children_none() -> None:
+    # As a batch worker does: torch, then the fork server, then the reference and the seed.
+    script = f"""
+import json, os, sys
+import torch
+from grader.sandbox.client import Call, Job, Sandbox
+box = Sandbox(fork=True)
+import grader.reference, grader.cases
+os.environ["GRADER_SEED"] = "secret"
+job = Job(chunks=({{"source": {PROBE!r}, "cell": 1, "line": 1}},),
+          calls=(Call(function="probe", args=(1,)),), device="cpu")
+print(json.dumps(box.run(job)["calls"][0]))
+box.close()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    from grader.observations import decode_value
+
+    call = json.loads(done.stdout.strip().splitlines()[-1])
+    assert call["status"] == "returned", call
+    reference_loaded, cases_loaded, seed_visible, *_ = decode_value(call["value"], 100, set())
+    assert not reference_loaded and not cases_loaded and not seed_visible
