@@ -95,16 +95,32 @@ def _rnn(inputs: int, hidden: int) -> torch.nn.RNN:
     return torch.nn.RNN(inputs, hidden, batch_first=True).double()
 
 
+_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+_NN_RNN_MEMO: dict[tuple[bytes, ...], torch.Tensor] = {}  # exact inputs -> output
+
+
 def nn_rnn_forward(
     params: dict[str, torch.Tensor], x: torch.Tensor, h0: torch.Tensor
 ) -> torch.Tensor:
-    """Output of a fresh float64 nn.RNN(batch_first=True) loaded with the given parameters."""
+    """Output of a fresh float64 nn.RNN(batch_first=True) loaded with the given parameters.
+
+    Remembered by the exact bytes of every input: most students return the same parameters
+    (an exact transpose), so a batch runs the module once per distinct set. Do not modify it.
+    """
+    inputs64 = [params[name].to(torch.float64) for name in _PARAMETERS]
+    inputs64 += [x.to(torch.float64), h0.to(torch.float64)]
+    key = tuple(repr(t.shape).encode() + t.detach().numpy().tobytes() for t in inputs64)
+    if (known := _NN_RNN_MEMO.get(key)) is not None:
+        return known
     hidden, inputs = params["weight_ih_l0"].shape
     module = _rnn(inputs, hidden)
     with torch.no_grad():
-        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-            getattr(module, name).copy_(params[name].to(torch.float64))  # all four, every time
-        output: torch.Tensor = module(x.to(torch.float64), h0.to(torch.float64).unsqueeze(0))[0]
+        for name, value in zip(_PARAMETERS, inputs64, strict=False):
+            getattr(module, name).copy_(value)  # all four, every time
+        output: torch.Tensor = module(inputs64[4], inputs64[5].unsqueeze(0))[0]
+    if len(_NN_RNN_MEMO) >= 4096:
+        _NN_RNN_MEMO.clear()
+    _NN_RNN_MEMO[key] = output
     return output
 
 

@@ -47,6 +47,38 @@ def test_nn_rnn_with_transposed_weights_matches_the_reference() -> None:
     assert torch.allclose(reference.nn_rnn_forward(params, case.x, case.h0), expected)
 
 
+def test_remembered_nn_rnn_outputs_follow_every_input_exactly() -> None:
+    case = full_cases(3).forward[4]
+    params = {
+        "weight_ih_l0": case.W_xh.T.clone(),
+        "weight_hh_l0": case.W_hh.T.clone(),
+        "bias_ih_l0": case.b_h.clone(),
+        "bias_hh_l0": torch.zeros_like(case.b_h),
+    }
+    first = reference.nn_rnn_forward(params, case.x, case.h0)
+    again = reference.nn_rnn_forward({k: v.clone() for k, v in params.items()}, case.x, case.h0)
+    assert torch.equal(first, again)
+    for name in params:  # one changed number anywhere gives a different, freshly run answer
+        changed = {**params, name: params[name].contiguous().clone()}
+        changed[name].view(-1)[0] += 0.25
+        other = reference.nn_rnn_forward(changed, case.x, case.h0)
+        assert not torch.allclose(other, first)
+    other_h0 = reference.nn_rnn_forward(params, case.x, case.h0 + 0.25)
+    assert not torch.allclose(other_h0, first)
+
+
+def test_mistake_replays_are_computed_once_per_case_and_stay_right() -> None:
+    from grader import misconceptions
+
+    case = full_cases(3).forward[5]
+    relu = reference.forward(
+        case.x, case.h0, case.W_xh, case.W_hh, case.b_h, Variant(activation="relu")
+    )
+    for _ in range(2):
+        found = misconceptions.diagnose(case, relu.to(torch.float32), fused=False)
+        assert found is not None and found.name == "relu"
+
+
 def test_public_cases_are_the_same_every_time() -> None:
     assert public_cases().id == public_cases().id
     assert public_cases().forward[0].name == "course"
