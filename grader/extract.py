@@ -128,8 +128,9 @@ def _statements(cells: Iterable[tuple[int, str]], problems: list[Problem]) -> It
                 )
             )
             continue
+        lines = source.split("\n") if "\r" not in source and "\f" not in source else None
         for node in tree.body:
-            start, text = _segment(source, node)
+            start, text = _segment(source, lines, node)
             yield _Statement(
                 node=node,
                 source=text,
@@ -140,14 +141,25 @@ def _statements(cells: Iterable[tuple[int, str]], problems: list[Problem]) -> It
             )
 
 
-def _segment(source: str, node: ast.stmt) -> tuple[int, str]:
-    """The statement's own text and first line, decorators included."""
+def _segment(source: str, lines: list[str] | None, node: ast.stmt) -> tuple[int, str]:
+    """The statement's own text and first line, decorators included.
+
+    `lines` is the source split at newlines, None when it holds other line breaks ast honours.
+    """
     decorators = getattr(node, "decorator_list", [])
     if decorators:
         start = min(d.lineno for d in decorators) - 1  # the '@' sits one column left of the name
-        lines = source.split("\n")[start : node.end_lineno]
-        return start + 1, "\n".join(lines)
-    return node.lineno, ast.get_source_segment(source, node) or ""
+        return start + 1, "\n".join(source.split("\n")[start : node.end_lineno])
+    if lines is None:
+        return node.lineno, ast.get_source_segment(source, node) or ""
+    # ast.get_source_segment, without splitting the whole cell again for every statement.
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    end = node.end_col_offset
+    chosen = [line.encode() for line in lines[first : last + 1]]
+    chosen[0] = chosen[0][node.col_offset :]
+    if end is not None:
+        chosen[-1] = chosen[-1][: end - (node.col_offset if first == last else 0)]
+    return node.lineno, b"\n".join(chosen).decode()
 
 
 def _binds(node: ast.stmt) -> Iterator[str]:
@@ -267,14 +279,18 @@ def _reaches_builtin_rnn(
 ) -> bool:
     for index in _closure([root], statements, bindings):
         if index not in memo:
-            memo[index] = _mentions_builtin_rnn(statements[index].node)
+            memo[index] = _mentions_builtin_rnn(statements[index])
         if memo[index]:
             return True
     return False
 
 
-def _mentions_builtin_rnn(node: ast.stmt) -> bool:
-    for sub in ast.walk(node):
+def _mentions_builtin_rnn(statement: _Statement) -> bool:
+    text = statement.source
+    # Names come from the text, unless non-ASCII letters normalise into one (NFKC): then walk.
+    if text.isascii() and not any(name in text for name in BUILTIN_RNN_NAMES):
+        return False
+    for sub in ast.walk(statement.node):
         name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
         if name in BUILTIN_RNN_NAMES:
             return True

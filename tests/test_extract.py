@@ -288,6 +288,10 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
 def rnn_forward(x, h0, W_xh, W_hh, b_h):
     return torch._VF.rnn_tanh(x, h0, [W_xh.T, W_hh.T], False, 1, 0.0, False, False, True)
 """,
+    "fullwidth letters (NFKC makes them rnn_tanh)": """\
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    return torch.\uff52nn_tanh(x, h0, [W_xh.T, W_hh.T], False, 1, 0.0, False, False, True)
+""",
     "its own to_nn_rnn": """\
 def rnn_forward(x, h0, W_xh, W_hh, b_h):
     output, h_n = to_nn_rnn(W_xh, W_hh, b_h)(x, h0.unsqueeze(0))
