@@ -67,7 +67,7 @@ def _batch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     batch.add_argument("source", type=Path, metavar="DIR_OR_ZIP")
     batch.add_argument("--out", type=Path, required=True, help="folder for gradebook and exports")
     batch.add_argument("--workers", type=int, default=default_workers(),
-                       help="worker processes (default: one more than CPUs)")  # fmt: skip
+                       help="worker processes (default: one per CPU)")  # fmt: skip
     batch.add_argument("--regrade", action="store_true", help="grade again what is graded")
     batch.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
