@@ -226,15 +226,18 @@ class _Job:
 
     def _consume(self, attempt: _Attempt) -> bool:
         """Handle every complete frame in the buffer; True when progress was made."""
-        progressed = False
-        while len(attempt.buffer) >= 4:
-            size = int.from_bytes(attempt.buffer[:4], "big")
-            if len(attempt.buffer) < 4 + size:
-                break
-            payload, attempt.buffer = attempt.buffer[4 : 4 + size], attempt.buffer[4 + size :]
-            self._handle(*wire.split_frame(payload), attempt)
-            progressed = True
-        return progressed
+        buffer, offset = attempt.buffer, 0
+        try:
+            while len(buffer) - offset >= 4:
+                size = int.from_bytes(buffer[offset : offset + 4], "big")
+                if len(buffer) - offset < 4 + size:
+                    break
+                payload = buffer[offset + 4 : offset + 4 + size]
+                offset += 4 + size
+                self._handle(*wire.split_frame(payload), attempt)
+        finally:
+            attempt.buffer = buffer[offset:]  # once: a bulk read holds dozens of frames
+        return offset > 0
 
     def _handle(self, message: dict[str, Any], body: bytes, attempt: _Attempt) -> None:
         self.output.append(str(message.pop("output", ""))[: self.limits.output_chars])
