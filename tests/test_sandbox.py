@@ -204,3 +204,17 @@ box.close()
     assert call["status"] == "returned", call
     reference_loaded, cases_loaded, seed_visible, *_ = decode_value(call["value"], 100, set())
     assert not reference_loaded and not cases_loaded and not seed_visible
+
+
+def test_work_folders_of_killed_fork_servers_are_removed(tmp_path: Path) -> None:
+    from grader.sandbox.zygote import _remove_orphans
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = tmp_path / f"grader-sandbox-{gone.pid}-abc"
+    alive = tmp_path / f"grader-sandbox-{os.getpid()}-def"
+    unrelated = tmp_path / "grader-sandbox-notes"
+    for folder in (orphan, alive, unrelated):
+        (folder / "job-1").mkdir(parents=True)
+    _remove_orphans(str(tmp_path))
+    assert not orphan.exists() and alive.exists() and unrelated.exists()

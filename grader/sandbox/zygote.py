@@ -28,6 +28,7 @@ from grader.settings import Limits
 _F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
 _PIPE_BYTES = 1 << 20  # the largest pipe an unprivileged process may ask for by default
 _POLL_SECONDS = 0.05  # how often a running child's progress is read, for the per-call deadline
+_PREFIX = "grader-sandbox-"  # then the fork server's pid: grader-sandbox-<pid>-<random>
 
 
 @dataclass
@@ -54,7 +55,8 @@ class Server:
         self.device = str(config.get("device", "cpu"))
         if self.device == "cpu":
             _skip_accelerator_seeding()
-        self.base = tempfile.mkdtemp(prefix="grader-sandbox-")
+        _remove_orphans(tempfile.gettempdir())
+        self.base = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
         self.jobs = 0
         self.calls: dict[int, tuple[dict[str, Any], list[Any]]] = {}  # ref -> call, decoded args
         self.finished: list[int] = []  # killed children not yet reaped
@@ -255,6 +257,25 @@ class _Job:
             attempt.phase = "done"
         elif kind == "fatal":
             attempt.fatal = f"the sandbox harness failed: {message.get('error')}"
+
+
+def _remove_orphans(folder: str) -> None:
+    """Delete the work folders of fork servers that were killed (an interrupted batch kills its
+    workers' process groups, so their own clean-up never ran)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        owner = name.removeprefix(_PREFIX).split("-", 1)[0]
+        if not (name.startswith(_PREFIX) and owner.isdigit()):
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:  # its server is gone; a live pid, even reused, is left alone
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        except (PermissionError, OverflowError):
+            continue
 
 
 def _drain(fd: int) -> bytes:
