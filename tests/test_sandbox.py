@@ -213,7 +213,7 @@ def test_work_folders_of_killed_fork_servers_are_removed(tmp_path: Path) -> None
     gone.wait()
     orphan = tmp_path / f"grader-sandbox-{gone.pid}-abc"
     alive = tmp_path / f"grader-sandbox-{os.getpid()}-def"
-    unrelated = tmp_path / "grader-sandbox-notes"
+    unrelated = tmp_path / "grader-sandbox-12345678"  # no pid in the name: not ours to judge
     for folder in (orphan, alive, unrelated):
         (folder / "job-1").mkdir(parents=True)
     _remove_orphans(str(tmp_path))

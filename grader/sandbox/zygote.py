@@ -267,8 +267,8 @@ def _remove_orphans(folder: str) -> None:
     except OSError:
         return
     for name in names:
-        owner = name.removeprefix(_PREFIX).split("-", 1)[0]
-        if not (name.startswith(_PREFIX) and owner.isdigit()):
+        owner, dash, _ = name.removeprefix(_PREFIX).partition("-")
+        if not (name.startswith(_PREFIX) and owner.isdigit() and dash):
             continue
         try:
             os.kill(int(owner), 0)
