@@ -149,7 +149,7 @@ def _segment(source: str, lines: list[str] | None, node: ast.stmt) -> tuple[int,
     decorators = getattr(node, "decorator_list", [])
     if decorators:
         start = min(d.lineno for d in decorators) - 1  # the '@' sits one column left of the name
-        return start + 1, "\n".join(source.split("\n")[start : node.end_lineno])
+        return start + 1, "\n".join((lines or source.split("\n"))[start : node.end_lineno])
     if lines is None:
         return node.lineno, ast.get_source_segment(source, node) or ""
     # ast.get_source_segment, without splitting the whole cell again for every statement.
