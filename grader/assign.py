@@ -2,8 +2,14 @@
 
 In code cells every region between `### BEGIN SOLUTION` and `### END SOLUTION` becomes one
 `raise NotImplementedError(...)` line naming the enclosing function; in other cells it becomes
-`YOUR ANSWER HERE`. Cells tagged `instructor-only` are dropped, outputs and solution-only metadata
-cleared. `make_assignment` works in memory; `write_assignment` reads and writes the files.
+`YOUR ANSWER HERE`. A marker is a line of its own: comment hashes, `BEGIN SOLUTION` or
+`END SOLUTION` in any case and spacing, optional trailing hashes (`### BEGIN SOLUTION ###`).
+Cells tagged `instructor-only` are dropped, outputs and solution-only metadata cleared.
+
+It refuses (UsageError) rather than ship a solution: a notebook with no solution region, and any
+"BEGIN SOLUTION" / "END SOLUTION" text left in the student notebook (a marker that is not a line
+of its own, such as `x = 1  # BEGIN SOLUTION`), are errors. `make_assignment` works in memory;
+`write_assignment` reads and writes the files.
 """
 
 from __future__ import annotations
@@ -16,15 +22,23 @@ import nbformat
 
 from grader.errors import UsageError
 
-__all__ = ["ASSIGNMENT_FILENAME", "INSTRUCTOR_TAG", "make_assignment", "write_assignment"]
+__all__ = [
+    "ASSIGNMENT_FILENAME",
+    "INSTRUCTOR_TAG",
+    "make_assignment",
+    "output_path",
+    "write_assignment",
+]
 
 ASSIGNMENT_FILENAME = "rnn_forward.ipynb"
 INSTRUCTOR_TAG = "instructor-only"
 ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
 FALLBACK_NAME = "your code"
 
-_BEGIN = re.compile(r"^\s*#+\s*BEGIN\s+SOLUTION\s*$")
-_END = re.compile(r"^\s*#+\s*END\s+SOLUTION\s*$")
+_BEGIN = re.compile(r"^\s*#*\s*BEGIN[\s_-]*SOLUTION[\s#]*$", re.IGNORECASE)
+_END = re.compile(r"^\s*#*\s*END[\s_-]*SOLUTION[\s#]*$", re.IGNORECASE)
+# Any marker-like text at all: what is left of it after stripping means a marker was missed.
+_LEFTOVER = re.compile(r"(?:BEGIN|END)[\s_-]*SOLUTION", re.IGNORECASE)
 _DEF = re.compile(r"^(\s*)(?:async\s+)?def\s+(\w+)")
 # Cell metadata the students must not get: nbgrader's ids and grades, execution timings.
 _SOLUTION_METADATA = ("nbgrader", "solution", "execution")
@@ -32,19 +46,36 @@ _SOLUTION_TAGS = frozenset({INSTRUCTOR_TAG, "solution"})
 
 
 def make_assignment(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Return the student notebook made from `solution` (which is left untouched)."""
+    """Return the student notebook made from `solution` (which is left untouched).
+
+    UsageError when `solution` has no solution region, or when marker text would be left in the
+    student notebook (a region the markers failed to delimit could ship its answer).
+    """
     student = copy.deepcopy(solution)
-    student.cells = [
-        _student_cell(cell, number)
+    kept = [
+        (number, cell)
         for number, cell in enumerate(student.cells, start=1)
         if INSTRUCTOR_TAG not in cell.get("metadata", {}).get("tags", [])
     ]
+    has_region = any(_has_region(cell) for _, cell in kept)
+    student.cells = [_student_cell(cell, number) for number, cell in kept]  # checks the markers
+    if not has_region:
+        raise UsageError(
+            "no solution region found (lines `### BEGIN SOLUTION` ... `### END SOLUTION`):"
+            " the student notebook would hold the whole solution, so nothing was written"
+        )
+    for (number, _), cell in zip(kept, student.cells, strict=True):
+        _refuse_leftover_markers(cell, number)
     return student
 
 
-def write_assignment(solution_path: Path, out_dir: Path) -> Path:
-    """Write the student notebook made from `solution_path` to `out_dir`; return its path."""
-    solution_path, target = Path(solution_path), Path(out_dir) / ASSIGNMENT_FILENAME
+def write_assignment(solution_path: Path, out: Path) -> Path:
+    """Write the student notebook made from `solution_path`; return its path.
+
+    `out` ending in `.ipynb` is the file to write; anything else is a folder that gets
+    `rnn_forward.ipynb`.
+    """
+    solution_path, target = Path(solution_path), output_path(Path(out))
     student = make_assignment(_read_notebook(solution_path))
     try:
         nbformat.validate(student)
@@ -61,6 +92,30 @@ def write_assignment(solution_path: Path, out_dir: Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def output_path(out: Path) -> Path:
+    """The file `write_assignment` writes for `--out out`."""
+    return out if out.suffix.lower() == ".ipynb" else out / ASSIGNMENT_FILENAME
+
+
+def _source(cell: nbformat.NotebookNode) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+def _has_region(cell: nbformat.NotebookNode) -> bool:
+    return any(_BEGIN.match(line) for line in _source(cell).split("\n"))
+
+
+def _refuse_leftover_markers(cell: nbformat.NotebookNode, number: int) -> None:
+    """UsageError when marker text survived in the student's cell `number`."""
+    for index, line in enumerate(_source(cell).split("\n"), start=1):
+        if _LEFTOVER.search(line):
+            raise UsageError(
+                f"cell {number}, line {index}: {line.strip()[:80]!r} looks like a solution marker"
+                " but is not one on a line of its own, so the region around it would ship;"
+                " put `### BEGIN SOLUTION` and `### END SOLUTION` on lines by themselves"
+            )
 
 
 def _read_notebook(path: Path) -> nbformat.NotebookNode:
@@ -83,8 +138,8 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
 
 def _student_cell(cell: nbformat.NotebookNode, number: int) -> nbformat.NotebookNode:
     """`cell` (number `number`, 1-based, of the solution) with its solution parts removed."""
-    source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-    cell.source = "\n".join(_strip_regions(source.split("\n"), number, cell.cell_type == "code"))
+    lines = _source(cell).split("\n")
+    cell.source = "\n".join(_strip_regions(lines, number, cell.cell_type == "code"))
     if cell.cell_type == "code":
         cell.outputs = []
         cell.execution_count = None

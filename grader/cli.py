@@ -1,4 +1,5 @@
 """The command line: the only module that reads argv, the environment, files and sets exit codes."""
+# The parser's description and epilogs are the user's help; this docstring is the developer's.
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import enum
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from grader import __version__
 from grader.errors import GraderError, UsageError
@@ -19,8 +21,37 @@ if TYPE_CHECKING:
     from grader.results import GradeResult
     from grader.sandbox.client import Sandbox
 
-FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github")
+FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github", "classroom")
 SEED_VARIABLE = "GRADER_SEED"
+
+DESCRIPTION = """\
+rnn-grader: grade Jupyter notebooks of the PyTorch assignment "A Simple RNN from Scratch".
+Student code runs in a sandbox, on seeded cases; reports say where an answer goes wrong, by how
+much and, for known mistakes, what to look at.
+
+Run `python -m grader COMMAND --help` for a command's options."""
+GRADE_EXIT_CODES = """\
+exit codes:
+  0  every check passed
+  1  some check failed, errored or timed out
+  2  the submission could not be graded (a report is still written)
+  3  internal error: the grader itself failed
+  4  usage error: bad arguments, or a file that cannot be read or written"""
+BATCH_EXIT_CODES = """\
+exit codes:
+  0  every submission got a grade (failing grades included)
+  3  the grader failed on some submissions (listed in the summary), or the batch was interrupted
+  4  usage error: bad arguments, or a folder that cannot be read or written"""
+WRITE_EXIT_CODES = """\
+exit codes:
+  0  written
+  3  internal error: the grader itself failed
+  4  usage error: bad arguments, or a file that cannot be read or written"""
+EPILOG = f"""\
+commands' exit codes (grade, check):
+{GRADE_EXIT_CODES.split(chr(10), 1)[1]}
+batch: 0 every submission graded, 3 grader failure or interrupted, 4 usage error.
+assign, gradescope, render: 0 written, 3 internal error, 4 usage error."""
 
 
 class ExitCode(enum.IntEnum):
@@ -33,37 +64,74 @@ class ExitCode(enum.IntEnum):
     USAGE = 4  # bad command line
 
 
+class OutputError(UsageError):
+    """An output path that cannot be written: a plain I/O message, exit 4."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
 
+_Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"  # not subscriptable at run time
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m grader", description=__doc__)
+    parser = _Parser(prog="python -m grader", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"rnn-grader {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    grade = commands.add_parser("grade", help="grade notebooks on all cases (public + hidden)")
-    check = commands.add_parser("check", help="the student's self-check: public cases only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     title="commands", parser_class=_Parser)  # fmt: skip
+    _grade_parsers(commands)
+    _assign_parser(commands)
+    _batch_parser(commands)
+    _gradescope_parser(commands)
+    _render_parser(commands)
+    return parser
+
+
+def _command(commands: _Commands, name: str, summary: str, epilog: str) -> _Parser:
+    return commands.add_parser(name, help=summary, description=summary, epilog=epilog,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+
+def _grade_parsers(commands: _Commands) -> None:
+    grade = _command(commands, "grade", "grade notebooks on all cases (public + hidden)",
+                     GRADE_EXIT_CODES)  # fmt: skip
+    check = _command(commands, "check", "the student's self-check: public cases only",
+                     GRADE_EXIT_CODES)  # fmt: skip
     for sub in (grade, check):
         sub.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
         sub.add_argument("--format", choices=FORMATS, default="text", help="report format")
-        sub.add_argument("--out", type=Path, help="write the report here (a folder for several)")
+        sub.add_argument("--out", type=Path, help="write the report here (a folder for several,"
+                         " one report per notebook, named after its path)")  # fmt: skip
         sub.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     grade.add_argument(
         "--seed-file",
         type=Path,
         help=f"file holding the secret grading seed (else ${SEED_VARIABLE}, else the default)",
     )
-    assign = commands.add_parser("assign", help="make the student notebook from the solution")
+
+
+def _assign_parser(commands: _Commands) -> None:
+    assign = _command(commands, "assign", "make the student notebook from the solution",
+                      WRITE_EXIT_CODES)  # fmt: skip
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
-    assign.add_argument("--out", type=Path, required=True, help="folder for rnn_forward.ipynb")
-    _batch_parser(commands)
-    _gradescope_parser(commands)
-    return parser
+    out_help = "the .ipynb file to write, or a folder to get rnn_forward.ipynb"
+    assign.add_argument("--out", type=Path, required=True, help=out_help)
 
 
-def _batch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
-    batch = commands.add_parser("batch", help="grade a class: a folder or zip of notebooks")
+def _render_parser(commands: _Commands) -> None:
+    render = _command(commands, "render", "render a saved `--format json` report in another"
+                      " format (grades nothing, imports no torch)", WRITE_EXIT_CODES)  # fmt: skip
+    render.add_argument("report", type=Path, metavar="REPORT_JSON")
+    render.add_argument("--format", choices=FORMATS, default="text", help="report format")
+    render.add_argument("--out", type=Path, help="write the report here (default: stdout)")
+
+
+def _batch_parser(commands: _Commands) -> None:
+    batch = _command(commands, "batch", "grade a class: a folder or zip of notebooks",
+                     BATCH_EXIT_CODES)  # fmt: skip
     batch.add_argument("source", type=Path, metavar="DIR_OR_ZIP")
     batch.add_argument("--out", type=Path, required=True, help="folder for gradebook and exports")
     batch.add_argument("--workers", type=int, default=default_workers(),
@@ -73,8 +141,9 @@ def _batch_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
 
 
-def _gradescope_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
-    bundle = commands.add_parser("gradescope", help="build the Gradescope autograder zip")
+def _gradescope_parser(commands: _Commands) -> None:
+    bundle = _command(commands, "gradescope", "build the Gradescope autograder zip",
+                      WRITE_EXIT_CODES)  # fmt: skip
     bundle.add_argument("--out", type=Path, required=True, help="the zip to write")
     bundle.add_argument("--seed-file", type=Path, help="secret seed (else a fresh random one)")
 
@@ -89,7 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _batch(args)
         if args.command == "gradescope":
             return _gradescope(args)
+        if args.command == "render":
+            return _render(args)
         return _grade(args)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     except UsageError as exc:
         print(f"error: {exc}\n(run `python -m grader --help` for usage)", file=sys.stderr)
         return ExitCode.USAGE
@@ -102,8 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
-    from grader.assign import write_assignment
+    from grader.assign import output_path, write_assignment
 
+    _check_target(output_path(args.out))
     path = write_assignment(args.solution, args.out)
     print(f"wrote {path}")
     return ExitCode.PASSED
@@ -112,6 +187,7 @@ def _assign(args: argparse.Namespace) -> int:
 def _gradescope(args: argparse.Namespace) -> int:
     from grader.bundle import SEED, build_bundle
 
+    _check_target(args.out)  # before the wheel build, which takes seconds
     bundle = build_bundle(args.out, seed_file=args.seed_file)
     print(f"wrote {bundle.path}")
     if bundle.seed_generated:
@@ -129,6 +205,7 @@ def _batch(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
+    _prepare_folder(args.out)
     options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
                            device=args.device, grading_seed=_seed(args, public=False))  # fmt: skip
     printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
@@ -141,6 +218,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     _validate(args)
+    targets = _report_targets(args)
     sandbox = _early_sandbox(args.device)  # starts importing torch in the fork server meanwhile
     from grader.grading import GradeOptions, Grader, resolve_device
     from grader.sandbox.client import Sandbox
@@ -150,11 +228,33 @@ def _grade(args: argparse.Namespace) -> int:
         public = args.command == "check"
         options = GradeOptions(public_only=public, device=device, grading_seed=_seed(args, public))
         with Grader(options, sandbox or Sandbox(device=device, limits=options.limits)) as grader:
-            codes = [_grade_one(grader, path, args) for path in args.notebooks]
+            codes = [
+                _grade_one(grader, path, target, args.format)
+                for path, target in zip(args.notebooks, targets, strict=True)
+            ]
     finally:
         if sandbox is not None:
             sandbox.close()
     return max(codes)
+
+
+def _render(args: argparse.Namespace) -> int:
+    import json
+
+    from grader.results import result_from_dict
+
+    try:
+        data = json.loads(args.report.read_text(encoding="utf-8"))
+        result = result_from_dict(data)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.report}: {exc.strerror or exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise UsageError(f"{args.report} is not a `--format json` report: {exc}") from exc
+    if args.out is not None:
+        _prepare_parent(args.out)
+    notebook = Path(result.submission.path)  # the github format points into the notebook's JSON
+    _emit(_rendered(result, args.format, notebook), args.out)
+    return ExitCode.PASSED
 
 
 def _early_sandbox(device: str) -> Sandbox | None:
@@ -172,7 +272,7 @@ def _validate(args: argparse.Namespace) -> None:
         if path.is_dir():
             raise UsageError(f"{path} is a folder; `grade` takes notebook files")
     if args.out is not None and len(args.notebooks) > 1 and args.out.is_file():
-        raise UsageError("--out must be a folder when grading several notebooks")
+        raise OutputError(f"--out {args.out} is a file; give a folder for several notebooks")
 
 
 def _seed(args: argparse.Namespace, public: bool) -> int:
@@ -189,26 +289,118 @@ def _seed(args: argparse.Namespace, public: bool) -> int:
     return seed_from_text(text) if text else DEFAULT_GRADING_SEED
 
 
-def _grade_one(grader: Grader, path: Path, args: argparse.Namespace) -> int:
-    from grader.report import SUFFIXES, render
-
+def _grade_one(grader: Grader, path: Path, target: Path | None, fmt: str) -> int:
     result = grader.grade_path(path)
-    if args.format == "github":  # annotations point into the notebook's JSON, so need its bytes
+    _emit(_rendered(result, fmt, path), target)
+    return exit_code(result)
+
+
+def _rendered(result: GradeResult, fmt: str, notebook: Path) -> str:
+    """`result` in format `fmt`; `notebook` is read for the github format's line numbers."""
+    from grader.report import render
+
+    if fmt == "github":
         from grader.report import github
 
-        text = github.render(result, path.read_bytes())
-    else:
-        text = render(result, args.format)
-    if args.out is None:
+        try:
+            data: bytes | None = notebook.read_bytes()
+        except OSError:
+            data = None  # annotations then point at line 1
+        return github.render(result, data)
+    if fmt == "classroom":
+        from grader import classroom
+
+        return classroom.render(result)
+    return render(result, fmt)
+
+
+def _emit(text: str, target: Path | None) -> None:
+    """Print `text`, or write it to `target` (OutputError when that cannot be done)."""
+    if target is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        target = args.out
-        if len(args.notebooks) > 1:
-            args.out.mkdir(parents=True, exist_ok=True)
-            target = args.out / f"{path.stem}{SUFFIXES.get(args.format, '.txt')}"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        return
+    try:
         target.write_text(text, encoding="utf-8")
-    return exit_code(result)
+    except OSError as exc:
+        raise OutputError(f"cannot write the report {target}: {exc.strerror or exc}") from exc
+
+
+def _report_targets(args: argparse.Namespace) -> list[Path | None]:
+    """Where each notebook's report goes, folders made; OutputError when that cannot be."""
+    if args.out is None:
+        return [None] * len(args.notebooks)
+    if len(args.notebooks) == 1:
+        if args.out.is_dir():
+            raise OutputError(f"cannot write the report {args.out}: it is a folder")
+        _prepare_parent(args.out)
+        return [args.out]
+    from grader.report import SUFFIXES
+
+    names = report_names(args.notebooks, SUFFIXES.get(args.format, ".txt"))
+    targets: list[Path | None] = []
+    for name in names:
+        _prepare_folder((args.out / name).parent)
+        targets.append(args.out / name)
+    return targets
+
+
+def report_names(notebooks: Sequence[Path], suffix: str) -> list[Path]:
+    """A distinct relative report path per notebook: its stem, with as many parent folders as
+    it takes to tell it from the others (`a/rnn_forward.txt`, `b/rnn_forward.txt`); the same
+    file given twice gets `-2`, `-3`. Reports never overwrite one another."""
+    parts = [_clean_parts(path) for path in notebooks]
+    used: set[Path] = set()
+    names: list[Path] = []
+    for own in parts:
+        others = [other for other in parts if other != own]
+        depth = 1
+        while depth < len(own) and any(other[-depth:] == own[-depth:] for other in others):
+            depth += 1
+        *folders, stem = own[-depth:]
+        name, count = Path(*folders, stem + suffix), 1
+        while name in used:
+            count += 1
+            name = Path(*folders, f"{stem}-{count}{suffix}")
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _clean_parts(path: Path) -> tuple[str, ...]:
+    """The folders and stem of `path`, absolute, without the root (safe as a relative path)."""
+    resolved = path.resolve()
+    return (*resolved.parent.parts[1:], resolved.stem)
+
+
+def _prepare_folder(folder: Path) -> None:
+    """Make `folder` and check a file can be created in it; OutputError saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write into {folder}: {exc.strerror or exc}") from exc
+
+
+def _check_target(target: Path) -> None:
+    """OutputError unless file `target` could be written, creating nothing: it is no folder and
+    its nearest existing ancestor is a writable folder."""
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder")
+    ancestor = target.parent.absolute()
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write {target}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise OutputError(f"cannot write {target}: {ancestor} is not writable")
+
+
+def _prepare_parent(target: Path) -> None:
+    """Check that file `target` can be written: its folder exists or is made, it is no folder."""
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a folder")
+    _prepare_folder(target.parent)
 
 
 def exit_code(result: GradeResult) -> int:

@@ -15,6 +15,7 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from grader.assign import ASSIGNMENT_FILENAME, make_assignment, write_assignment
+from grader.cli import main
 from grader.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,7 +218,7 @@ def test_outputs_and_solution_only_metadata_are_cleared() -> None:
         execution={"iopub.status.idle": "2024-01-01T00:00:00Z"},
         tags=["graded", "solution"],
     )
-    student = make_assignment(notebook_of(cell)).cells[0]
+    student = make_assignment(notebook_of(cell, new_code_cell(region("x = 1")))).cells[0]
     assert student.outputs == [] and student.execution_count is None
     assert dict(student.metadata) == {"tags": ["graded"]}
 
@@ -249,6 +250,51 @@ def test_unbalanced_markers_raise_usage_error_naming_the_cell(source: str, messa
         make_assignment(solution)
 
 
+@pytest.mark.parametrize(
+    ("begin", "end"),
+    [
+        ("### BEGIN SOLUTION ###", "### END SOLUTION ###"),
+        ("#BEGIN SOLUTION #", "#END SOLUTION#"),
+        ("# begin solution", "# end solution"),
+        ("##  BEGIN   SOLUTION  ##  ", "## END_SOLUTION"),
+        ("###BEGIN SOLUTION###", "### End Solution"),
+    ],
+    ids=["trailing-hashes", "no-space-one-hash", "lower-case", "wide-spacing", "title-case"],
+)
+def test_marker_variants_nbgrader_accepts_all_strip_the_solution(begin: str, end: str) -> None:
+    source = f"def f(a):\n    {begin}\n    return a * 42\n    {end}"
+    student = make_assignment(notebook_of(new_code_cell(source)))
+    assert student.cells[0].source == (
+        'def f(a):\n    raise NotImplementedError("f: replace this line with your code")'
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(a):\n    return a * 42  # BEGIN SOLUTION\n    ### END SOLUTION",
+        "def f(a):\n    ### BEGIN SOLUTION: the answer\n    return a * 42\n    ### END SOLUTION",
+        region("return a * 42") + "\n# BEGIN-SOLUTION x",
+    ],
+    ids=["marker-after-code", "marker-with-words", "stray-marker-after-region"],
+)
+def test_marker_text_left_in_the_student_notebook_is_refused(source: str) -> None:
+    with pytest.raises(UsageError, match=r"looks like a solution marker|has no BEGIN"):
+        make_assignment(notebook_of(new_code_cell(source)))
+
+
+def test_a_notebook_without_solution_regions_is_refused() -> None:
+    solution = notebook_of(new_code_cell("def f(a):\n    return a * 42"))
+    with pytest.raises(UsageError, match="no solution region"):
+        make_assignment(solution)
+
+
+def test_a_region_only_in_an_instructor_only_cell_does_not_count() -> None:
+    hidden = new_code_cell(region("x = 1"), metadata={"tags": ["instructor-only"]})
+    with pytest.raises(UsageError, match="no solution region"):
+        make_assignment(notebook_of(hidden, new_code_cell("def f(a):\n    return a * 42")))
+
+
 # --- write_assignment's files ----------------------------------------------------------------
 
 
@@ -272,6 +318,26 @@ def test_unreadable_solution_raises_usage_error(
     make(path)
     with pytest.raises(UsageError, match=message):
         write_assignment(path, tmp_path / "out")
+
+
+def test_cli_assign_without_regions_exits_4_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    solution = tmp_path / "solution.ipynb"
+    nbformat.write(notebook_of(new_code_cell("def f(a):\n    return a * 42")), solution)
+    assert main(["assign", str(solution), "--out", str(tmp_path / "out")]) == 4
+    assert "no solution region" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_ending_in_ipynb_is_the_file_written(tmp_path: Path) -> None:
+    written = write_assignment(SOLUTION, tmp_path / "hw" / "student.ipynb")
+    assert written == tmp_path / "hw" / "student.ipynb" and written.is_file()
+    assert written.read_bytes() == ASSIGNMENT.read_bytes()
+
+
+def test_out_without_ipynb_is_a_folder_for_rnn_forward_ipynb(tmp_path: Path) -> None:
+    assert write_assignment(SOLUTION, tmp_path / "x") == tmp_path / "x" / ASSIGNMENT_FILENAME
 
 
 def test_write_assignment_refuses_to_overwrite_the_solution(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The Gradescope bundle, unzipped into a folder laid out like Gradescope's /autograder and run.
 
 setup.sh is never run here (it installs packages); run_autograder runs with AUTOGRADER_ROOT set
-and `python3` on PATH being this interpreter, so `python3 -m grader` is this checkout.
+and `python3` on PATH a wrapper that execs this interpreter: `python3 -m grader` is this checkout.
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def run_autograder(root: Path, tmp_path: Path, python: Path | None = None) -> di
     """Run the bundle's run_autograder with `python3` being `python` (default: this one)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "python3").unlink(missing_ok=True)
-    (bin_dir / "python3").symlink_to(python or Path(sys.executable))
+    # A wrapper, not a symlink: a virtual environment's python linked from elsewhere is not in
+    # the environment (it finds no pyvenv.cfg beside it), so it would miss the grader.
+    wrapper = bin_dir / "python3"
+    wrapper.write_text(f'#!/bin/sh\nexec "{python or sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     done = subprocess.run([str(root / "source" / RUN)], env=env, capture_output=True, text=True,
                           timeout=300, check=False)  # fmt: skip
