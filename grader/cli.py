@@ -48,7 +48,7 @@ exit codes:
   3  internal error: the grader itself failed
   4  usage error: bad arguments, or a file that cannot be read or written"""
 EPILOG = f"""\
-commands' exit codes (grade, check):
+exit codes of grade and check:
 {GRADE_EXIT_CODES.split(chr(10), 1)[1]}
 batch: 0 every submission graded, 3 grader failure or interrupted, 4 usage error.
 assign, gradescope, render: 0 written, 3 internal error, 4 usage error."""
