@@ -310,3 +310,28 @@ def test_check_prints_the_classroom_result_of_the_solution(
     data = classroom_of(capsys.readouterr().out)
     assert data["status"] == "pass" and data["max_score"] == 100
     assert sum(t["score"] for t in data["tests"]) == 100
+
+
+# --- the README's Python examples run as written ----------------------------------------------
+
+
+def readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+def test_readme_python_blocks_are_valid_python() -> None:
+    blocks = readme_python_blocks()
+    assert blocks
+    for block in blocks:
+        compile(block, "README.md", "exec")
+
+
+def test_readme_library_example_runs_from_a_fresh_interpreter() -> None:
+    (example,) = [block for block in readme_python_blocks() if "grade_path" in block]
+    assert "examples/correct.ipynb" in example
+    done = subprocess.run([sys.executable, "-c", example], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    score, max_score = map(float, done.stdout.split()[-2:])
+    assert score == max_score == 100
