@@ -29,9 +29,11 @@ ASSIGNMENT = ROOT / "assignment" / ASSIGNMENT_FILENAME
 SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
 EXAMPLES = ROOT / "examples"
 INSTALL_MESSAGE = (
-    "The grader is not installed. Install it with:\n"
-    "    pip install rnn-grader\n"
-    "(or, from the course repository: pip install -e .)\n"
+    "The grader is not installed in this notebook's Python. It is not on PyPI:\n"
+    "install it from the copy of rnn-grader your course gives you (the folder\n"
+    "that holds pyproject.toml), from a cell of this notebook:\n"
+    "    %pip install -e path/to/rnn-grader\n"
+    "then restart the kernel. If you have no copy, ask your instructor.\n"
 )
 
 
@@ -86,6 +88,18 @@ def test_without_the_grader_the_cell_says_how_to_install_it(
     shown = run_cell(self_check_cell(ASSIGNMENT).source)
     assert shown is None  # nothing for Jupyter to display besides the printed text
     assert capsys.readouterr().out == INSTALL_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "path", [SOLUTION, ASSIGNMENT, *sorted(EXAMPLES.glob("*.ipynb"))], ids=lambda p: p.name
+)
+def test_no_notebook_tells_students_to_install_a_package_that_is_not_published(
+    path: Path,
+) -> None:
+    source = self_check_cell(path).source
+    # rnn-grader is not on PyPI: a bare `pip install rnn-grader` fails or installs a stranger's.
+    assert not re.search(r"pip install (-U )?rnn[-_]grader\b", source)
+    assert "pip install -e path/to/rnn-grader" in source
 
 
 def test_with_the_grader_the_cell_shows_a_self_check(
