@@ -329,9 +329,7 @@ def _report_targets(args: argparse.Namespace) -> list[Path | None]:
     """Where each notebook's report goes, folders made; OutputError when that cannot be."""
     if args.out is None:
         return [None] * len(args.notebooks)
-    if len(args.notebooks) == 1:
-        if args.out.is_dir():
-            raise OutputError(f"cannot write the report {args.out}: it is a folder")
+    if len(args.notebooks) == 1 and not args.out.is_dir():
         _prepare_parent(args.out)
         return [args.out]
     from grader.report import SUFFIXES

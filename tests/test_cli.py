@@ -180,11 +180,9 @@ def test_an_out_that_cannot_be_written_is_a_plain_usage_error(
     assert blocker.read_text() == "not a folder"
 
 
-def test_a_folder_given_as_the_report_file_is_a_plain_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["grade", str(STUB), "--out", str(tmp_path)]) == ExitCode.USAGE
-    assert "it is a folder" in capsys.readouterr().err
+def test_an_existing_folder_as_out_gets_the_report_of_one_notebook(tmp_path: Path) -> None:
+    assert main(["check", str(STUB), "--format", "json", "--out", str(tmp_path)]) == 1
+    assert json.loads((tmp_path / "stub.json").read_text())["score"] == 0
 
 
 # --- help ---------------------------------------------------------------------------------------
