@@ -23,7 +23,7 @@ NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouch
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented\b", re.IGNORECASE)
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()!|~:@])")  # escaped with a backslash
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]!|~:@])")  # escaped with a backslash
 _WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM's extended autolinks start with it
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
