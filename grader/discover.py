@@ -13,6 +13,7 @@ backslash escapes (`\\xff`), so every name is storable text that still identifie
 
 from __future__ import annotations
 
+import collections
 import datetime
 import os
 import re
@@ -30,6 +31,7 @@ METADATA_NAME = "submission_metadata.yml"  # Gradescope's export index
 MAX_SPILLED_BYTES = 2 * 1024 * 1024 * 1024  # all nested zips together, written to a temp folder
 MAX_FILES = 200_000  # files and zip entries looked at in one source
 MAX_DEPTH = 32  # folder levels below the source
+MAX_OPEN_ZIPS = 32  # zips kept open at once; the others are opened again when read
 _SKIPPED_PARTS = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _Pending = tuple[Path, tuple[str, ...]]  # a folder still to list, with its parts
@@ -224,15 +226,17 @@ class _Walker:
 
 
 class Reader:
-    """Reads files found by `list_source`, keeping zips open between reads.
+    """Reads files found by `list_source`, keeping the most recently used zips open.
 
     A zip inside the source is copied, streamed within byte caps, into a private temporary
     folder and opened from there; the folder goes when the reader is closed.
     """
 
     def __init__(self) -> None:
-        self._archives: dict[Origin, Archive] = {}
-        self._files: list[BinaryIO] = []
+        self._open: collections.OrderedDict[Origin, tuple[Archive, BinaryIO]] = (
+            collections.OrderedDict()
+        )
+        self._copies: dict[Origin, str] = {}  # nested zips copied out, by origin
         self._spill: tempfile.TemporaryDirectory[str] | None = None
         self._spilled = 0
 
@@ -248,22 +252,25 @@ class Reader:
 
     def archive(self, origin: Origin) -> Archive:
         """The opened zip at `origin` (a zip on disk, or a member of one)."""
-        if origin not in self._archives:
-            file = self._open_zip(origin)
-            try:
-                self._archives[origin] = Archive(file)
-            except BaseException:
-                file.close()
-                raise
-        return self._archives[origin]
+        if origin in self._open:
+            self._open.move_to_end(origin)
+            return self._open[origin][0]
+        path = self._copy(origin) if origin.indexes else origin.path
+        file = _open_regular(Path(path))
+        try:
+            archive = Archive(file)
+        except BaseException:
+            file.close()
+            raise
+        self._open[origin] = (archive, file)
+        while len(self._open) > MAX_OPEN_ZIPS:  # a class of zips must not run out of file handles
+            self._open.popitem(last=False)[1][1].close()
+        return archive
 
-    def _open_zip(self, origin: Origin) -> BinaryIO:
-        file = self._spilled_copy(origin) if origin.indexes else _open_regular(origin.path)
-        self._files.append(file)
-        return file
-
-    def _spilled_copy(self, origin: Origin) -> BinaryIO:
-        """A zip member copied to the temporary folder, streamed within the caps."""
+    def _copy(self, origin: Origin) -> str:
+        """A zip member copied to the temporary folder (once), streamed within the caps."""
+        if origin in self._copies:
+            return self._copies[origin]
         outer = self.archive(_parent(origin))
         entry = outer.entries[origin.indexes[-1]]
         budget = min(MAX_NESTED_ZIP_BYTES, MAX_SPILLED_BYTES - self._spilled)
@@ -271,21 +278,23 @@ class Reader:
             raise OSError("skipped: the zips inside the source exceed the total size cap")
         if self._spill is None:
             self._spill = tempfile.TemporaryDirectory(prefix="grader-class-")
-        file = tempfile.TemporaryFile(dir=self._spill.name)  # noqa: SIM115  # kept open, closed by close()
-        try:
-            for piece in outer.chunks(entry, budget):
-                file.write(piece)
-                self._spilled += len(piece)
-        except BaseException:
-            file.close()
-            raise
-        return file
+        fd, path = tempfile.mkstemp(suffix=".zip", dir=self._spill.name)
+        with os.fdopen(fd, "wb") as file:
+            try:
+                for piece in outer.chunks(entry, budget):
+                    file.write(piece)
+                    self._spilled += len(piece)
+            except BaseException:
+                os.unlink(path)
+                raise
+        self._copies[origin] = path
+        return path
 
     def close(self) -> None:
-        for file in self._files:
+        for _, file in self._open.values():
             file.close()
-        self._files.clear()
-        self._archives.clear()
+        self._open.clear()
+        self._copies.clear()
         if self._spill is not None:
             self._spill.cleanup()
             self._spill = None

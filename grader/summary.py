@@ -179,7 +179,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
         [[who(e["student"], e["name"]), e["outcome"], e["reason"]] for e in summary["errored"]],
     )
     lines += _section(
-        "Files that could not be read",
+        "Files that could not be read or were skipped",
         ["path", "reason"],
         [[p["path"], p["reason"]] for p in summary["source_problems"]],
     )
