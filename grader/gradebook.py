@@ -31,6 +31,8 @@ BUSY_TIMEOUT_MS = 60_000  # another batch's transaction is short; wait for it ra
 MAX_MESSAGE = 2_000  # characters of a check message or reason kept in their columns
 MAX_RESULT_JSON = 256 * 1024  # characters of the canonical JSON kept per submission
 _RESULT_CAPS = ((20_000, 200), (2_000, 20), (200, 3))  # (text, list items), tried in turn
+_KEPT_DETAILS = ("misconception", "hint", "internal")  # details no cap may drop
+_MAX_KEYS = 200  # keys kept of one mapping in the stored JSON
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SCHEMA = """
@@ -116,11 +118,13 @@ def stored_result(result: GradeResult) -> str:
     """The canonical JSON as kept in the gradebook: storable text, within MAX_RESULT_JSON."""
     data = result.to_dict()
     for text_cap, item_cap in _RESULT_CAPS:
-        bounded = _bounded_result(data, text_cap, item_cap)
-        text = json.dumps(bounded)
+        text = json.dumps(_bounded_result(data, text_cap, item_cap))
         if len(text) <= MAX_RESULT_JSON:
-            break
-    return text
+            return text
+    for check in data.get("checks", []):  # last resort: only the diagnosis is kept of details
+        details = check.get("details", {})
+        check["details"] = {k: details[k] for k in _KEPT_DETAILS if k in details}
+    return json.dumps(_bounded_result(data, 200, 3))
 
 
 def _bounded_result(data: dict[str, Any], text_cap: int, item_cap: int) -> dict[str, Any]:
@@ -143,7 +147,7 @@ def _bounded(value: Any, text_cap: int, item_cap: int, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {
             storable(str(k), 200): _bounded(v, text_cap, item_cap, depth + 1)
-            for k, v in list(value.items())[:item_cap]
+            for k, v in list(value.items())[:_MAX_KEYS]
         }
     if isinstance(value, list | tuple):
         return [_bounded(v, text_cap, item_cap, depth + 1) for v in value[:item_cap]]
