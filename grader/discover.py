@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import itertools
 import os
 import re
 import stat
@@ -140,8 +141,9 @@ class _Walker:
         while stack:
             folder, parts = stack.pop()
             try:
-                with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=lambda e: e.name, reverse=True)
+                with os.scandir(folder) as listing:  # never more than the cap into memory
+                    kept = itertools.islice(listing, max(0, MAX_FILES - self.seen) + 1)
+                    entries = sorted(kept, key=lambda e: e.name, reverse=True)
             except OSError as exc:
                 self.skip(escape_name(str(folder)), _why(exc))
                 continue
@@ -210,7 +212,7 @@ class _Walker:
         """The entry's path parts, or None (listed when it is refused) for what is not read."""
         name = entry.name.replace("\\", "/")
         where = f"{origin}!{escape_name(entry.name)}"
-        parts = tuple(escape_name(p) for p in name.split("/") if p)
+        parts = tuple(escape_name(p) for p in name.split("/") if p not in ("", "."))
         if entry.is_symlink:
             self.skip(where, "skipped: a symbolic link (links are never followed)")
         elif name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
