@@ -163,7 +163,7 @@ class _Walker:
             self.skip(label, _why(exc))
             return
         if stat.S_ISLNK(info.st_mode):
-            self.skip(label, "skipped: a symbolic link (links are never followed)")
+            self.skip(label, "skipped: a symbolic link (symlinks are never followed)")
         elif stat.S_ISDIR(info.st_mode):
             if len(parts) > MAX_DEPTH:
                 self.skip(label, f"skipped: folders nested deeper than {MAX_DEPTH} levels")
@@ -214,7 +214,7 @@ class _Walker:
         where = f"{origin}!{escape_name(entry.name)}"
         parts = tuple(escape_name(p) for p in name.split("/") if p not in ("", "."))
         if entry.is_symlink:
-            self.skip(where, "skipped: a symbolic link (links are never followed)")
+            self.skip(where, "skipped: a symbolic link (symlinks are never followed)")
         elif name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
             self.skip(where, "refused: the name climbs out of the archive")
         elif entry.is_dir or not parts or not all(_kept(p) for p in parts):
