@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.discover import Reader, SourceProblem, list_source
+from grader.discover import Listing, Origin, Reader, SourceProblem, list_source
 from grader.errors import UsageError
 from grader.exports import Exports, write_exports, write_student_reports
 from grader.gradebook import GRADEBOOK_NAME, Gradebook, Key
@@ -88,21 +88,54 @@ def run_batch(
 ) -> BatchSummary:
     """Grade every student in `source` (a folder or a zip) into `options.out`."""
     began = time.monotonic()
+    with Reader() as reader:
+        listing = class_listing(source, reader)
+        options.out.mkdir(parents=True, exist_ok=True)
+        progress(Progress(phase="starting", done=0, total=0, skipped=0, failed=0, elapsed=0.0))
+        with Gradebook(options.out / GRADEBOOK_NAME) as book:
+            return _grade_class(listing, reader, book, options, progress, began)
+
+
+def class_listing(source: Path, reader: Reader) -> Listing:
+    """The notebooks of a class; UsageError when `source` is not a class or holds none."""
     if not source.exists():
         raise UsageError(f"no such file or folder: {source}")
-    options.out.mkdir(parents=True, exist_ok=True)
-    progress(Progress(phase="starting", done=0, total=0, skipped=0, failed=0, elapsed=0.0))
-    with Reader() as reader, Gradebook(options.out / GRADEBOOK_NAME) as book:
-        class_roster = roster(list_source(source), reader)
-        planned = [_plan(s, reader) for s in class_roster.submissions]
-        run = _Run(book, reader, options, progress)
-        run.grade(planned)
-        exports = None
-        if not run.interrupted:
-            _report(progress, run, "exporting")
-            exports = write_exports(book, options.out, roster=class_roster)
-        _report(progress, run, "done")
-        return _summary(class_roster, run, exports, time.monotonic() - began)
+    if not source.is_dir():
+        try:
+            reader.archive(Origin(path=source))
+        except OSError as exc:
+            hint = " (to grade one notebook, use `python -m grader grade`)"
+            raise UsageError(
+                f"{source} is not a class: `batch` takes a folder or a zip of notebooks, and"
+                f" this is not a readable zip ({exc})" + hint * source.name.endswith(".ipynb")
+            ) from exc
+    listing = list_source(source, reader)
+    if not listing.notebooks:
+        problems = "; ".join(f"{p.path}: {p.reason}" for p in listing.problems[:5])
+        raise UsageError(
+            f"no notebooks (*.ipynb) found in {source}" + (f" ({problems})" if problems else "")
+        )
+    return listing
+
+
+def _grade_class(
+    listing: Listing,
+    reader: Reader,
+    book: Gradebook,
+    options: BatchOptions,
+    progress: Callable[[Progress], None],
+    began: float,
+) -> BatchSummary:
+    class_roster = roster(listing, reader)
+    planned = [_plan(s, reader) for s in class_roster.submissions]
+    run = _Run(book, reader, options, progress)
+    run.grade(planned)
+    exports = None
+    if not run.interrupted:
+        _report(progress, run, "exporting")
+        exports = write_exports(book, options.out, roster=class_roster)
+    _report(progress, run, "done")
+    return _summary(class_roster, run, exports, time.monotonic() - began)
 
 
 def _plan(submission: Submission, reader: Reader) -> _Planned:

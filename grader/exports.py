@@ -1,4 +1,4 @@
-"""Files made from the gradebook: grades.csv, per-student reports, summary.md/json, charts.
+"""Files made from the gradebook: grades.csv, canvas.csv, per-student reports, summary, charts.
 
 Every file is written to a temporary name and renamed into place, under a lock file, so two
 batches exporting into one folder never leave a half-written or interleaved file behind.
@@ -27,6 +27,9 @@ from grader.students import Roster
 from grader.summary import summarize, to_markdown
 
 GRADES_CSV = "grades.csv"
+CANVAS_CSV = "canvas.csv"
+CANVAS_ASSIGNMENT = "rnn_forward"  # the Canvas column; Canvas adds an assignment of that name
+CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 REPORTS = "reports"
@@ -41,6 +44,7 @@ class Exports:
     """What was written."""
 
     grades_csv: Path  # one row per student
+    canvas_csv: Path  # the same totals in the layout Canvas's gradebook import takes
     summary_md: Path  # for people
     summary_json: Path  # for tools
     charts: tuple[Path, ...]  # PNGs
@@ -48,11 +52,19 @@ class Exports:
     reports_written: int  # students whose reports were (re)written in this export
 
 
-def write_exports(book: Gradebook, out: Path, *, roster: Roster | None = None) -> Exports:
+def write_exports(
+    book: Gradebook,
+    out: Path,
+    *,
+    roster: Roster | None = None,
+    canvas_assignment: str = CANVAS_ASSIGNMENT,
+) -> Exports:
     """Every export from the gradebook's current rows."""
+    layouts = {s.student: s.layout for s in roster.submissions} if roster is not None else {}
     with _locked(out / LOCK):
         rows = book.current()
         _atomic_write(out / GRADES_CSV, grades_csv(rows))
+        _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_assignment))
         written = _write_reports(book, rows, out)
         summary = summarize(rows, roster)
         _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
@@ -60,6 +72,7 @@ def write_exports(book: Gradebook, out: Path, *, roster: Roster | None = None) -
         pngs = charts.draw(summary, out)
     return Exports(
         grades_csv=out / GRADES_CSV,
+        canvas_csv=out / CANVAS_CSV,
         summary_md=out / SUMMARY_MD,
         summary_json=out / SUMMARY_JSON,
         charts=pngs,
@@ -91,12 +104,41 @@ def grades_csv(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
+def canvas_csv(rows: list[Row], layouts: dict[str, str], assignment: str) -> str:
+    """Canvas's gradebook CSV: its five identity columns, one assignment column, and the
+    "Points Possible" row second, as a Canvas export has them, so its import takes the file as is.
+
+    A Canvas download's ids are Canvas user ids (`ID`); Gradescope's are SIS ids (`SIS User ID`,
+    or `SIS Login ID` for an e-mail); folder names and file stems are taken for logins.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([*CANVAS_HEADER, assignment])
+    possible = max((row.max_score for row in rows), default=100.0)
+    writer.writerow(["    Points Possible", "", "", "", "", _number(possible)])
+    for row in rows:
+        identity = ["", "", ""]
+        identity[_canvas_column(row.student, layouts.get(row.student, ""))] = _text(row.student)
+        writer.writerow([_text(row.name), *identity, "", _number(row.score)])
+    return buffer.getvalue()
+
+
+def _canvas_column(student: str, layout: str) -> int:
+    """Which of ID, SIS User ID, SIS Login ID holds this student id."""
+    if layout == "canvas":
+        return 0
+    if layout == "gradescope" and "@" not in student:
+        return 1
+    return 2
+
+
 def report_folder(student: str) -> str:
     """A folder name for a student id: safe on every file system, distinct for distinct ids."""
     safe = _UNSAFE.sub("_", student).strip(".")[:80] or "_"
     if safe == student:
         return safe
-    return f"{safe}-{hashlib.sha256(student.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{safe}-{digest[:8]}"
 
 
 def render_all(result: GradeResult) -> dict[str, str]:
@@ -143,7 +185,8 @@ def _text(value: str) -> str:
 
 def _atomic_write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
+    # a lone surrogate in student text must not stop the export: it is written escaped
+    temporary.write_text(text, encoding="utf-8", errors="backslashreplace", newline="")
     os.replace(temporary, path)
 
 

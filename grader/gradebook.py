@@ -5,16 +5,22 @@ together), in WAL mode with a busy timeout, so a batch killed at any moment lose
 reported as graded, and several batches can write into one gradebook at once. A submission is
 identified by (student, sha256, grader version, case-set id): the same file graded by the same
 grader on the same cases is never graded twice unless asked to.
+
+Everything stored is student-controlled text at heart (file names, exception messages, captured
+output), so it passes `storable` first: lone surrogates become backslash escapes (SQLite's UTF-8
+cannot hold them) and the canonical JSON kept per submission is bounded (long texts cut, long
+lists of per-step details shortened), so no submission can make the gradebook raise or bloat.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,12 @@ from grader.results import GradeResult, Outcome
 
 GRADEBOOK_NAME = "gradebook.sqlite"
 BUSY_TIMEOUT_MS = 60_000  # another batch's transaction is short; wait for it rather than fail
+MAX_MESSAGE = 2_000  # characters of a check message or reason kept in their columns
+MAX_RESULT_JSON = 256 * 1024  # characters of the canonical JSON kept per submission
+_RESULT_CAPS = ((20_000, 200), (2_000, 20), (200, 3))  # (text, list items), tried in turn
+_KEPT_DETAILS = ("misconception", "hint", "internal")  # details no cap may drop
+_MAX_KEYS = 200  # keys kept of one mapping in the stored JSON
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -85,6 +97,61 @@ class Row:
     case_set_id: str  # which cases
     checks: dict[str, tuple[float, str, str]]  # check id -> (points, outcome, message)
     reports_written: bool  # per-student reports are up to date
+    mistakes: dict[str, str] = field(default_factory=dict)  # check id -> misconception id
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """Text SQLite and UTF-8 files accept: lone surrogates as `\\xNN`/`\\uXXXX`, cut to `limit`."""
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub(_escape_surrogate, text)
+    if limit is not None and len(text) > limit:
+        return f"{text[:limit]}... [{len(text) - limit} more characters]"
+    return text
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def stored_result(result: GradeResult) -> str:
+    """The canonical JSON as kept in the gradebook: storable text, within MAX_RESULT_JSON."""
+    data = result.to_dict()
+    for text_cap, item_cap in _RESULT_CAPS:
+        text = json.dumps(_bounded_result(data, text_cap, item_cap))
+        if len(text) <= MAX_RESULT_JSON:
+            return text
+    for check in data.get("checks", []):  # last resort: only the diagnosis is kept of details
+        details = check.get("details", {})
+        check["details"] = {k: details[k] for k in _KEPT_DETAILS if k in details}
+    return json.dumps(_bounded_result(data, 200, 3))
+
+
+def _bounded_result(data: dict[str, Any], text_cap: int, item_cap: int) -> dict[str, Any]:
+    """Student text and per-check details cut to the caps; the checks themselves all kept."""
+    out = {key: _bounded(value, text_cap, item_cap) for key, value in data.items()}
+    out["checks"] = [
+        {key: _bounded(value, text_cap, item_cap) for key, value in check.items()}
+        for check in data.get("checks", [])
+    ]
+    if out != data:
+        out["stored_truncated"] = True  # the stored form is shorter than the graded one
+    return out
+
+
+def _bounded(value: Any, text_cap: int, item_cap: int, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return storable(value, text_cap)
+    if depth > 16:
+        return storable(repr(value), 200)
+    if isinstance(value, dict):
+        return {
+            storable(str(k), 200): _bounded(v, text_cap, item_cap, depth + 1)
+            for k, v in list(value.items())[:_MAX_KEYS]
+        }
+    if isinstance(value, list | tuple):
+        return [_bounded(v, text_cap, item_cap, depth + 1) for v in value[:item_cap]]
+    return value
 
 
 def outcome_of(result: GradeResult) -> str:
@@ -127,7 +194,7 @@ class Gradebook:
         """Which of these gradings exist already: key -> submission id."""
         found = {}
         for key in keys:
-            values = (key.student, key.sha256, key.grader_version, key.case_set_id)
+            values = (storable(key.student), key.sha256, key.grader_version, key.case_set_id)
             row = self._db.execute(_ID_OF, values).fetchone()
             if row is not None:
                 found[key] = int(row[0])
@@ -138,6 +205,7 @@ class Gradebook:
     ) -> int:
         """Store one graded submission and make it the student's current one, atomically."""
         env = result.environment
+        student, name, file = storable(student), storable(name), storable(file)
         key = (student, result.submission.sha256, env.grader_version, env.case_set_id)
         with self._transaction():
             if replace:
@@ -153,11 +221,11 @@ class Gradebook:
                     result.score,
                     result.max_score,
                     outcome_of(result),
-                    reason_of(result),
+                    storable(reason_of(result), MAX_MESSAGE),
                     result.duration,
                     *key[2:],
                     time.time(),
-                    json.dumps(result.to_dict()),
+                    stored_result(result),
                 ),
             )
             if cursor.rowcount == 0:  # another batch recorded the same grading meanwhile
@@ -167,7 +235,14 @@ class Gradebook:
                 self._db.executemany(
                     "INSERT INTO checks VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (submission_id, c.id, c.points, c.max_points, c.outcome.value, c.message)
+                        (
+                            submission_id,
+                            c.id,
+                            c.points,
+                            c.max_points,
+                            c.outcome.value,
+                            storable(c.message, MAX_MESSAGE),
+                        )
                         for c in result.checks
                     ],
                 )
@@ -178,12 +253,12 @@ class Gradebook:
         """Make existing submissions current: (student, name, late, submission id) each."""
         with self._transaction():
             for student, name, late, submission_id in entries:
-                self._point(student, name, late, submission_id)
+                self._point(storable(student), storable(name), late, submission_id)
 
     def mark_reports_written(self, student: str, submission_id: int) -> None:
         self._db.execute(
             "UPDATE students SET reports_written=1 WHERE student=? AND submission_id=?",
-            (student, submission_id),
+            (storable(student), submission_id),
         )
 
     def result_json(self, submission_id: int) -> dict[str, Any]:
@@ -201,6 +276,9 @@ class Gradebook:
             " JOIN students s ON s.submission_id = c.submission_id"
         ):
             checks.setdefault(sid, {})[check_id] = (points, outcome, message)
+        mistakes: dict[int, dict[str, str]] = {}
+        for sid, check_id, mistake in self._db.execute(_MISTAKES):
+            mistakes.setdefault(sid, {})[str(check_id)] = str(mistake)
         rows = self._db.execute(
             "SELECT s.student, s.name, s.late, s.submission_id, u.file, u.score, u.max_score,"
             " u.outcome, u.reason, u.case_set_id, s.reports_written FROM students s"
@@ -220,6 +298,7 @@ class Gradebook:
                 case_set_id=r[9],
                 checks=checks.get(r[3], {}),
                 reports_written=bool(r[10]),
+                mistakes=mistakes.get(r[3], {}),
             )
             for r in rows
         ]
@@ -267,6 +346,12 @@ class Gradebook:
         self.close()
 
 
+_MISTAKES = (  # each current submission's misconceptions, read from its canonical JSON
+    "SELECT s.submission_id, json_extract(c.value, '$.id'),"
+    " json_extract(c.value, '$.details.misconception') FROM students s"
+    " JOIN submissions u ON u.id = s.submission_id, json_each(u.result, '$.checks') c"
+    " WHERE json_type(c.value, '$.details.misconception') = 'text'"
+)
 _ID_OF = (
     "SELECT id FROM submissions WHERE student=? AND sha256=? AND grader_version=? AND case_set_id=?"
 )

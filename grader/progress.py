@@ -61,7 +61,7 @@ def final_line(summary: BatchSummary, out: str) -> str:
     line = (
         f"{head}: {summary.students} students, {summary.graded} graded, {summary.skipped} "
         f"already graded, {summary.failed} grader failures, {summary.ungradable} ungradable, "
-        f"{len(summary.problems)} unreadable in {summary.seconds:.1f} s "
+        f"{len(summary.problems)} files skipped or unreadable in {summary.seconds:.1f} s "
         f"({rate:.1f}/s)"
     )
     if summary.interrupted:

@@ -9,6 +9,12 @@ A student id comes from the first layout that fits a file:
 3. One folder per student: the first folder under the folders that every notebook shares.
 4. Otherwise the file's stem.
 
+These rules read only the export's top level: the source itself, below the wrapper folders that
+every entry shares. A Canvas name or a `submission_metadata.yml` inside a student's folder or zip is
+that student's file like any other, so a student's files can only ever be that student's. The
+metadata is untrusted YAML: read with caps on size, nesting and alias expansion, and when it cannot
+be read it is listed and the folders are used instead.
+
 A student with several notebooks is graded once, on the latest: highest Canvas submission id or
 Gradescope submission time, then a notebook named after the assignment (`rnn_forward*.ipynb`), then
 the newest modification time, then the last path. The others are listed as set aside.
@@ -24,9 +30,15 @@ from typing import Any
 
 import yaml
 
-from grader.discover import Found, Listing, Reader, SourceProblem
+from grader.discover import Found, Listing, Reader, SourceProblem, escape_name
 
 ASSIGNMENT_STEM = "rnn_forward"  # the notebook's name in assignment/
+MAX_YAML_BYTES = 8 * 1024 * 1024  # submission_metadata.yml is read up to this size
+MAX_YAML_DEPTH = 64  # nesting levels in submission_metadata.yml
+MAX_YAML_ALIASES = 1_000  # alias uses in submission_metadata.yml
+MAX_YAML_NODES = 1_000_000  # values once aliases are expanded
+MAX_TEXT = 200  # characters kept of a display name or id read from the metadata
+_NOT_TOP = "ignored: export metadata counts only at the export's top level"
 _CANVAS = re.compile(
     r"^(?P<name>[^_]+)_(?:(?P<late>late)_)?(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$",
     re.IGNORECASE,
@@ -64,9 +76,9 @@ class _Submitter:
 def roster(listing: Listing, reader: Reader) -> Roster:
     """Apply the id rules and the resubmission rule to everything found."""
     problems = list(listing.problems)
-    exports = _gradescope_exports(listing.metadata, reader, problems)
-    shared = _shared_folders(f.parts[:-1] for f in listing.notebooks)
-    candidates = [s for f in listing.notebooks for s in _identify(f, exports, shared)]
+    top = _shared_folders(f.parts[:-1] for f in (*listing.notebooks, *listing.metadata))
+    folders = _gradescope_folders(listing.metadata, top, reader, problems)
+    candidates = [s for f in listing.notebooks for s in _identify(f, folders, top)]
     by_student: dict[str, list[Submission]] = {}
     for submission in candidates:
         by_student.setdefault(submission.student, []).append(submission)
@@ -85,26 +97,23 @@ def _recency(submission: Submission) -> tuple[str, bool, float, tuple[str, ...]]
     return (submission.stamp, named, submission.found.mtime, submission.found.parts)
 
 
-def _identify(
-    found: Found,
-    exports: dict[tuple[str, ...], dict[str, list[_Submitter]]],
-    shared: int,
-) -> list[Submission]:
-    for base, folders in exports.items():
-        rest = found.parts[len(base) :]
-        if found.parts[: len(base)] == base and len(rest) > 1 and rest[0] in folders:
-            return [
-                Submission(
-                    student=s.student,
-                    name=s.name,
-                    found=found,
-                    late=False,
-                    layout="gradescope",
-                    stamp=s.stamp,
-                )
-                for s in folders[rest[0]]
-            ]
-    canvas = _CANVAS.match(found.parts[-1])
+def _identify(found: Found, folders: dict[str, list[_Submitter]], top: int) -> list[Submission]:
+    """Who owns a notebook, from its entry at the export's top level only (see module doc)."""
+    unit = found.parts[top]
+    inside = len(found.parts) > top + 1  # in a folder (or zip) at the top level
+    if inside and unit in folders:
+        return [
+            Submission(
+                student=s.student,
+                name=s.name,
+                found=found,
+                late=False,
+                layout="gradescope",
+                stamp=s.stamp,
+            )
+            for s in folders[unit]
+        ]
+    canvas = _CANVAS.match(unit)
     if canvas:
         return [
             Submission(
@@ -116,15 +125,14 @@ def _identify(
                 stamp=f"{int(canvas['submission']):020d}",
             )
         ]
-    own = found.parts[shared:-1]
-    if own:
-        return [Submission(student=own[0], name=own[0], found=found, late=False, layout="folder")]
-    stem = os.path.splitext(found.parts[-1])[0]
+    if inside:
+        return [Submission(student=unit, name=unit, found=found, late=False, layout="folder")]
+    stem = os.path.splitext(unit)[0]
     return [Submission(student=stem, name=stem, found=found, late=False, layout="stem")]
 
 
 def _shared_folders(folders: Iterable[tuple[str, ...]]) -> int:
-    """How many leading folders every notebook shares (a wrapper folder is not a student)."""
+    """How many leading folders every entry shares (a wrapper folder is not a student)."""
     common: tuple[str, ...] | None = None
     for parts in folders:
         if common is None:
@@ -137,46 +145,109 @@ def _shared_folders(folders: Iterable[tuple[str, ...]]) -> int:
     return len(common or ())
 
 
-def _gradescope_exports(
-    metadata: Iterable[Found], reader: Reader, problems: list[SourceProblem]
-) -> dict[tuple[str, ...], dict[str, list[_Submitter]]]:
-    """Folder of each export -> submission folder name -> its submitters."""
-    exports = {}
+def _gradescope_folders(
+    metadata: Iterable[Found], top: int, reader: Reader, problems: list[SourceProblem]
+) -> dict[str, list[_Submitter]]:
+    """Submission folder name -> its submitters, from the metadata at the top level only."""
     for found in metadata:
+        if len(found.parts) != top + 1:
+            problems.append(SourceProblem(path=str(found.origin), reason=_NOT_TOP))
+            continue
         try:
-            document = yaml.safe_load(reader.read(found.origin))
-            exports[found.parts[:-1]] = _submission_folders(document)
-        except (OSError, yaml.YAMLError, TypeError, AttributeError, ValueError) as exc:
-            problems.append(SourceProblem(path=str(found.origin), reason=f"ignored: {exc}"))
-    return exports
+            return _submission_folders(load_metadata(reader.read(found.origin, MAX_YAML_BYTES)))
+        except Exception as exc:  # whatever hostile YAML makes the loader raise
+            reason = f"unreadable, folders used instead: {_short(exc)}"
+            problems.append(SourceProblem(path=str(found.origin), reason=reason))
+    return {}
+
+
+def load_metadata(data: bytes) -> Any:
+    """YAML parsed with bounds: nesting depth, aliases and their expansion are capped."""
+    loader = _BoundedLoader(data)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {})
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+    """The safe loader, refusing deep nesting and many aliases while it composes."""
+
+    def __init__(self, stream: bytes) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise ValueError(f"more than {MAX_YAML_ALIASES} aliases")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes the document holds once aliases are expanded (billion laughs stop here)."""
+    key = id(node)
+    if key in sizes:
+        if sizes[key] < 0:
+            raise ValueError("a recursive alias")
+        return sizes[key]
+    sizes[key] = -1
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    if total > MAX_YAML_NODES:
+        raise ValueError(f"more than {MAX_YAML_NODES} values once aliases are expanded")
+    sizes[key] = total
+    return total
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _submission_folders(document: Any) -> dict[str, list[_Submitter]]:
     if not isinstance(document, dict):
         raise ValueError("not a mapping of submission folders")
     folders: dict[str, list[_Submitter]] = {}
-    for folder, entry in document.items():
-        if not isinstance(entry, dict):
+    for key, entry in document.items():
+        folder = _text(key)
+        if folder is None or not isinstance(entry, dict):
             continue
-        stamp = str(_field(entry, "created_at") or "")
-        people = [p for p in _field(entry, "submitters") or [] if isinstance(p, dict)]
-        folders[str(folder)] = [
-            _Submitter(
-                student=_student_id(p, str(folder)),
-                name=str(_field(p, "name") or _student_id(p, str(folder))),
-                stamp=stamp,
-            )
-            for p in people
-        ] or [_Submitter(student=str(folder), name=str(folder), stamp=stamp)]
+        stamp = _text(_field(entry, "created_at")) or ""
+        people = _field(entry, "submitters")
+        people = [p for p in people if isinstance(p, dict)] if isinstance(people, list) else []
+        submitters = [_submitter(p, folder, stamp) for p in people]
+        folders[folder] = submitters or [_Submitter(student=folder, name=folder, stamp=stamp)]
     return folders
 
 
-def _student_id(person: dict[Any, Any], folder: str) -> str:
-    for key in ("sid", "email", "name"):
-        value = _field(person, key)
-        if value not in (None, ""):
-            return str(value).strip()
-    return folder
+def _submitter(person: dict[Any, Any], folder: str, stamp: str) -> _Submitter:
+    student = next(
+        (v for v in (_text(_field(person, k)) for k in ("sid", "email", "name")) if v), folder
+    )
+    return _Submitter(student=student, name=_text(_field(person, "name")) or student, stamp=stamp)
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as bounded, storable text; None for anything else (lists, mappings, null)."""
+    if value is None or isinstance(value, list | dict | set | bytes):
+        return None
+    return escape_name(str(value).strip()[:MAX_TEXT])
 
 
 def _field(entry: dict[Any, Any], key: str) -> Any:

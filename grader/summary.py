@@ -17,8 +17,15 @@ from grader.students import Roster
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
 TOP_FAILURES = 10  # most common failure messages listed
+MAX_NAMED = 20  # students named per misconception
+MAX_CELL = 300  # characters of student text kept in a Markdown table cell
+NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouched stub
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
+_STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]!|~:@])")  # escaped with a backslash
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM's extended autolinks start with it
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 
 def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
@@ -33,14 +40,29 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
         "score": _distribution(scores, maximum),
         "checks": pass_rates(rows),
         "common_failures": common_failures(rows),
+        "misconceptions": misconceptions(rows),
         "errored": [
-            {"student": r.student, "outcome": r.outcome, "reason": r.reason, "file": r.file}
+            {
+                "student": r.student,
+                "name": r.name,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "file": r.file,
+            }
             for r in rows
             if r.outcome in ERRORED
         ],
         "source_problems": [{"path": p.path, "reason": p.reason} for p in _problems(roster)],
-        "set_aside": [{"student": s.student, "file": s.found.label} for s in _set_aside(roster)],
+        "set_aside": [
+            {"student": s.student, "name": s.name, "file": s.found.label}
+            for s in _set_aside(roster)
+        ],
     }
+
+
+def who(student: str, name: str) -> str:
+    """A student as people know them: the name, with the id beside it when they differ."""
+    return student if not name or name == student else f"{name} ({student})"
 
 
 def histogram(scores: list[float], maximum: float) -> list[dict[str, float]]:
@@ -75,21 +97,63 @@ def pass_rates(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
-    """Failure messages with numbers masked, most frequent first (ungradable files left out)."""
+    """Failure messages with numbers masked, most frequent first (ungradable files left out).
+
+    Untouched stubs (NotImplementedError) are one row, "not implemented", counting students.
+    """
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     examples: dict[tuple[str, str], str] = {}
+    stubbed: dict[str, set[str]] = {}  # function -> students who left it a stub
     for row in rows:
         if row.outcome == "ungradable":
             continue  # its ten identical messages are listed once, under "errored"
         for check_id, (_, outcome, message) in row.checks.items():
-            if outcome != "passed":
-                key = (check_id, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
-                counts[key] += 1
-                examples.setdefault(key, message)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_FAILURES]
-    return [
+            if outcome == "passed":
+                continue
+            if _STUB.search(message):
+                stubbed.setdefault(check_id.split(".")[0], set()).add(row.student)
+                continue
+            key = (check_id, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
+            counts[key] += 1
+            examples.setdefault(key, message)
+    found: list[dict[str, Any]] = [
         {"check": check, "message": pattern, "count": count, "example": examples[(check, pattern)]}
-        for (check, pattern), count in ranked
+        for (check, pattern), count in counts.items()
+    ]
+    if stubbed:
+        found.append(_stub_row(stubbed))
+    found.sort(key=lambda f: (-f["count"], f["check"], f["message"]))
+    return found[:TOP_FAILURES]
+
+
+def _stub_row(stubbed: dict[str, set[str]]) -> dict[str, Any]:
+    functions = ", ".join(f"{name} ({len(who)})" for name, who in sorted(stubbed.items()))
+    return {
+        "check": NOT_IMPLEMENTED,
+        "message": f"still raises NotImplementedError: {functions}",
+        "count": len(set().union(*stubbed.values())),
+        "example": "the function is the stub the assignment handed out",
+        "functions": {name: len(who) for name, who in sorted(stubbed.items())},
+    }
+
+
+def misconceptions(rows: list[Row]) -> list[dict[str, Any]]:
+    """Known mistakes across the class: which, how many students, in which checks, who."""
+    students: dict[str, dict[str, Row]] = {}  # misconception -> student id -> row
+    checks: dict[str, set[str]] = {}
+    for row in rows:
+        for check_id, mistake in sorted(row.mistakes.items()):
+            students.setdefault(mistake, {})[row.student] = row
+            checks.setdefault(mistake, set()).add(check_id)
+    ranked = sorted(students.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [
+        {
+            "misconception": mistake,
+            "students": len(made),
+            "checks": sorted(checks[mistake]),
+            "who": [who(r.student, r.name) for r in list(made.values())[:MAX_NAMED]],
+        }
+        for mistake, made in ranked
     ]
 
 
@@ -102,19 +166,27 @@ def to_markdown(summary: dict[str, Any]) -> str:
         [[f["check"], f["count"], f["message"]] for f in summary["common_failures"]],
     )
     lines += _section(
-        "Errored, timed out or ungradable",
-        ["student", "outcome", "reason"],
-        [[e["student"], e["outcome"], e["reason"]] for e in summary["errored"]],
+        "Misconceptions across the class",
+        ["misconception", "students", "checks", "who"],
+        [
+            [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
+            for m in summary["misconceptions"]
+        ],
     )
     lines += _section(
-        "Files that could not be read",
+        "Errored, timed out or ungradable",
+        ["student", "outcome", "reason"],
+        [[who(e["student"], e["name"]), e["outcome"], e["reason"]] for e in summary["errored"]],
+    )
+    lines += _section(
+        "Files that could not be read or were skipped",
         ["path", "reason"],
         [[p["path"], p["reason"]] for p in summary["source_problems"]],
     )
     lines += _section(
         "Other notebooks set aside (not graded)",
         ["student", "file"],
-        [[s["student"], s["file"]] for s in summary["set_aside"]],
+        [[who(s["student"], s["name"]), s["file"]] for s in summary["set_aside"]],
     )
     if len(summary["case_sets"]) > 1:
         lines += ["", "Warning: these grades come from different case sets (grading seeds)."]
@@ -137,6 +209,7 @@ def _overview(summary: dict[str, Any]) -> list[str]:
         *_table(
             ["score", "students"],
             [[f"{b['from']:g}-{b['to']:g}", b["count"]] for b in score["histogram"]],
+            ours=True,
         ),
     ]
 
@@ -146,7 +219,8 @@ def _check_table(summary: dict[str, Any]) -> list[str]:
         [c["id"], c["passed"], f"{c['pass_rate']:.0%}", f"{c['mean_points']:g}/{c['max_points']:g}"]
         for c in summary["checks"]
     ]
-    return ["", "## Checks", "", *_table(["check", "passed", "pass rate", "mean points"], rows)]
+    header = ["check", "passed", "pass rate", "mean points"]
+    return ["", "## Checks", "", *_table(header, rows, ours=True)]
 
 
 def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
@@ -165,17 +239,25 @@ def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     return ["", f"## {title}", "", *(_table(header, rows) if rows else ["None."])]
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def _table(header: list[str], rows: list[list[Any]], *, ours: bool = False) -> list[str]:
+    """A table; `ours` when every cell is the grader's own text (ids, numbers), not a student's."""
+    cell = _own_cell if ours else _cell
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+
+
+def _own_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
 
 
 def _cell(value: Any) -> str:
-    """Markdown table cells: one line, pipes and HTML escaped, long text cut."""
+    """A Markdown table cell holding inert text: one line, cut, then every Markdown or HTML
+    character escaped, so student text makes no links, images, emphasis, tags or autolinks."""
     text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("|", "\\|")
-    return text if len(text) <= 300 else text[:297] + "..."
+    if len(text) > MAX_CELL:
+        text = text[: MAX_CELL - 3] + "..."
+    text = _WWW.sub(r"\1\\.", _MARKDOWN.sub(r"\\\1", text))
+    return "".join(_HTML.get(char, char) for char in text)
 
 
 def _problems(roster: Roster | None) -> tuple[Any, ...]:

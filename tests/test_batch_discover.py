@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -179,3 +180,20 @@ def test_oversized_files_are_refused_before_they_are_read_whole(tmp_path: Path) 
     (found,) = list_source(tmp_path).notebooks
     with Reader() as reader, pytest.raises(OSError, match="larger than"):
         reader.read(found.origin, limit=1024)
+
+
+def test_a_class_of_student_zips_is_read_with_few_files_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("grader.discover.MAX_OPEN_ZIPS", 2)
+    members = distinct_class(5)
+    with zipfile.ZipFile(tmp_path / "class.zip", "w") as outer:
+        for m in members:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as inner:
+                inner.writestr("work/rnn_forward.ipynb", m.data)
+            outer.writestr(f"{m.student}.zip", buffer.getvalue())
+    with Reader() as reader:
+        result = roster(list_source(tmp_path / "class.zip", reader), reader)
+        graded = {s.student: reader.read(s.found.origin) for s in reversed(result.submissions)}
+    assert graded == {m.student: m.data for m in members}

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import re
 import sqlite3
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_batch_gradebook import fake_result
 
 from grader.batch import BatchSummary, Progress
 from grader.catalog import CATALOG
-from grader.exports import GRADES_CSV, report_folder, write_exports
+from grader.exports import GRADES_CSV, canvas_csv, report_folder, write_exports
 from grader.gradebook import Gradebook
 from grader.progress import ProgressPrinter, bar_line, final_line, plain_line
 from grader.report import RENDERERS, SUFFIXES
-from grader.results import Outcome
+from grader.results import GradeResult, Outcome
 
 NAMES = {
     "ann": 'Doe, Ann "Annie"',
@@ -181,3 +184,128 @@ def test_final_line_says_what_happened() -> None:
     line = final_line(summary, "out")
     assert line.startswith("interrupted: 5 students, 4 graded, 1 already graded")
     assert "run again to resume" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# What an instructor teaches from: grouped stubs, misconceptions, names; inert student text
+
+
+def with_checks(result: GradeResult, **changes: dict[str, Any]) -> GradeResult:
+    """`result` with some checks changed: check id (dots as __) -> fields to replace."""
+    wanted = {key.replace("__", "."): value for key, value in changes.items()}
+    checks = tuple(dataclasses.replace(c, **wanted.get(c.id, {})) for c in result.checks)
+    return dataclasses.replace(result, checks=checks)
+
+
+def exported(tmp_path: Path, students: dict[str, tuple[str, GradeResult]]) -> dict[str, Any]:
+    """Record each student (id -> (name, result)), export, and return summary.json."""
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for student, (name, result) in students.items():
+            book.record(result, student=student, name=name, late=False,
+                        file=f"{student}.ipynb", replace=False)  # fmt: skip
+        write_exports(book, tmp_path)
+    summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text())
+    return summary
+
+
+STUBBED = {"outcome": Outcome.ERROR, "points": 0.0}
+
+
+def stub(function: str) -> dict[str, Any]:
+    return {
+        **STUBBED,
+        "message": f"{function} is not implemented yet (it raises NotImplementedError)",
+    }
+
+
+def test_untouched_stubs_are_one_not_implemented_row(tmp_path: Path) -> None:
+    stubs = {"init_hidden__shape": stub("init_hidden"), "init_hidden__values": stub("init_hidden"),
+             "rnn_forward__values": stub("rnn_forward")}  # fmt: skip
+    wrong = {"rnn_forward__values": {"outcome": Outcome.FAILED, "points": 0.0,
+                                     "message": "step 2 differs by 0.5"}}  # fmt: skip
+    summary = exported(tmp_path, {
+        "ann": ("Ann", with_checks(fake_result("a"), **stubs)),
+        "bo": ("Bo", with_checks(fake_result("b"), **stubs)),
+        "cy": ("Cy", with_checks(fake_result("c"), **wrong)),
+    })  # fmt: skip
+    failures = summary["common_failures"]
+    (grouped,) = [f for f in failures if "NotImplementedError" in f["message"]]
+    assert (grouped["check"], grouped["count"]) == ("not implemented", 2)
+    assert grouped["functions"] == {"init_hidden": 2, "rnn_forward": 2}
+    assert ("rnn_forward.values", 1) in [(f["check"], f["count"]) for f in failures]
+
+
+def test_misconceptions_are_counted_across_the_class_with_names(tmp_path: Path) -> None:
+    def mistake(name: str) -> dict[str, Any]:
+        return {"outcome": Outcome.FAILED, "points": 0.0, "message": "differs",
+                "details": {"misconception": name, "hint": "look"}}  # fmt: skip
+
+    h0 = {"rnn_forward__shape": mistake("output-starts-with-h0"),
+          "rnn_forward__values": mistake("output-starts-with-h0")}  # fmt: skip
+    summary = exported(tmp_path, {
+        "1001": ("Ann Lee", with_checks(fake_result("a"), **h0)),
+        "1002": ("Bo Chan", with_checks(fake_result("b"), **h0)),
+        "1003": ("Cy", with_checks(fake_result("c"), to_nn_rnn__parity=mistake("w-transposed"))),
+        "1004": ("Dee", fake_result("d")),
+    })  # fmt: skip
+    assert [(m["misconception"], m["students"]) for m in summary["misconceptions"]] == [
+        ("output-starts-with-h0", 2),
+        ("w-transposed", 1),
+    ]
+    first = summary["misconceptions"][0]
+    assert first["checks"] == ["rnn_forward.shape", "rnn_forward.values"]
+    assert first["who"] == ["Ann Lee (1001)", "Bo Chan (1002)"]
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "## Misconceptions across the class" in markdown
+    assert "Ann Lee (1001)" in markdown
+
+
+def test_errored_students_are_named_next_to_their_ids(tmp_path: Path) -> None:
+    broken = fake_result(
+        "a", ungradable="the file is empty", lost={s.id: Outcome.ERROR for s in CATALOG}
+    )
+    summary = exported(tmp_path, {"3000001": ("Jane Doe", broken)})
+    assert summary["errored"][0]["name"] == "Jane Doe"
+    assert "| Jane Doe (3000001) | ungradable |" in (tmp_path / "summary.md").read_text()
+
+
+def test_student_text_in_summary_md_is_inert(tmp_path: Path) -> None:
+    evil = (
+        "[click](http://evil.example/x) ![](http://evil.example/i.png) <img src=x onerror=1>"
+        " <a href='javascript:x'>y</a> www.evil.example mail@evil.example *bold* `code` |"
+    )
+    failing = {"outcome": Outcome.ERROR, "points": 0.0, "message": evil}
+    broken = fake_result("b", ungradable=evil, lost={s.id: Outcome.ERROR for s in CATALOG})
+    exported(tmp_path, {
+        evil: (evil, with_checks(fake_result("a"), rnn_forward__values=failing)),
+        "bo": (evil, broken),
+    })  # fmt: skip
+    markdown = (tmp_path / "summary.md").read_text()
+    body = markdown.split("## Most common failures", 1)[1]
+    assert "\\[click\\](http\\://evil" in body  # the text is there, escaped
+    for live in (r"(?<!\\)\]\(", r"(?<!\\)!\[", r"<img", r"<a ", r"(?<!\\)https?:", r"www\.",
+                 r"(?<!\\)@", r"(?<!\\)\*bold", r"(?<!\\)`"):  # fmt: skip
+        assert not re.search(live, body), live
+    assert all(line.count("|") - line.count("\\|") in (0, 4, 5) for line in body.splitlines())
+
+
+def test_canvas_csv_is_in_the_layout_canvas_imports(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for student, name, sha in (("1001", "Lee, Ann", "a"), ("3000002", "=Bo", "b"),
+                                   ("carol", "carol", "c")):  # fmt: skip
+            lost = {"rnn_forward.values": Outcome.FAILED} if sha == "b" else None
+            book.record(fake_result(sha, lost=lost), student=student, name=name, late=False,
+                        file=f"{student}.ipynb", replace=False)  # fmt: skip
+        rows = book.current()
+        layouts = {"1001": "canvas", "3000002": "gradescope", "carol": "folder"}
+        text = canvas_csv(rows, layouts, "rnn_forward (4242)")
+        write_exports(book, tmp_path)
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                        "rnn_forward (4242)"]  # fmt: skip
+    assert table[1][0].strip() == "Points Possible" and table[1][5] == "100"
+    assert table[2] == ["Lee, Ann", "1001", "", "", "", "100"]
+    assert table[3] == ["'=Bo", "", "3000002", "", "", "70"]
+    assert table[4] == ["carol", "", "", "carol", "", "100"]
+    assert (tmp_path / "canvas.csv").read_text().startswith("Student,ID,SIS User ID")
+    assert (tmp_path / "grades.csv").exists()
