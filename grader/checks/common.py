@@ -93,7 +93,7 @@ def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
 def failure_finding(obs: Observation) -> Finding:
     """A call that gave nothing to compare, with the mistake its exception establishes."""
     mistake = error_mistake(obs.error) if obs.status == RAISED else None
-    return Finding(message=describe_failure(obs), mistake=mistake)
+    return Finding(message=f"{obs.call.label}: {describe_failure(obs)}", mistake=mistake)
 
 
 def wrong_type(

@@ -147,16 +147,18 @@ def _tally_case(
     steps = case.x.shape[1]
     output, problem = _comparable_output(obs, case, device)
     judged, want = _judged(output, expected, case, fused=fused)
+    if judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused:
+        judged, want = _h_n_alone(obs, want, expected)
     if judged is None or want is None or (judged.shape[1] == 0 and steps > 0):
         tally.total += steps
-        message = problem.message if problem else _unmatched(output, case)
-        tally.notes.append(f"{obs.call.label}: {message}")
+        message = problem.message if problem else _unmatched(obs, output, case)
+        tally.notes.append(message)
         tally.mistake = tally.mistake or (problem.mistake if problem else None)
         return
     assert output is not None
     matches = steps_close(judged, want, case)
     if matches and matches[-1]:
-        matches[-1] = _h_n_agrees(tally, obs, want, case)
+        matches[-1] = _h_n_agrees(tally, obs, want, expected, case)
     tally.total += len(matches)
     tally.partly += judged.shape[:2] != expected.shape[:2]
     tally.matched += sum(matches)
@@ -169,11 +171,11 @@ def _tally_case(
         tally.mistake = found.name if found else None
 
 
-def _unmatched(output: torch.Tensor | None, case: ForwardCase) -> str:
+def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase) -> str:
     batch, steps, _, hidden = case.dims
     got = shape_text(output.shape) if output is not None else "?"
     want = shape_text((batch, steps, hidden))
-    return f"output has shape {got}, expected {want}: no step can be compared"
+    return f"{obs.call.label}: output has shape {got}, expected {want}: no step can be compared"
 
 
 def _judged(
@@ -208,14 +210,36 @@ def _lined_up(
     return output[:rows, offset : offset + count], expected[:rows, :count]
 
 
-def _h_n_agrees(tally: _Tally, obs: Observation, want: torch.Tensor, case: ForwardCase) -> bool:
-    """h_n must hold the state output ends on (when its shape allows comparing it at all)."""
+def _final_state(obs: Observation, hidden: int) -> torch.Tensor | None:
+    """h_n when its shape allows comparing it at all (a wrong shape costs the shape check)."""
     pair = _pair(obs)
     h_n = pair[1] if pair else None
-    rows, count, hidden = want.shape
     if not isinstance(h_n, torch.Tensor) or h_n.dim() != 2 or h_n.shape[1] != hidden:
-        return True  # a wrong h_n shape costs the shape check, not the per-step values
-    if h_n.shape[0] < rows or close(h_n[:rows], want[:, -1], case):
+        return None
+    return h_n
+
+
+def _h_n_alone(
+    obs: Observation, want: torch.Tensor, expected: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """With no step of output to judge, h_n stands for h_T on its own."""
+    rows, _, hidden = want.shape
+    h_n = _final_state(obs, hidden)
+    if h_n is None or h_n.shape[0] < rows:
+        return None, None
+    return h_n[:rows].unsqueeze(1), expected[:rows, -1:]
+
+
+def _h_n_agrees(
+    tally: _Tally, obs: Observation, want: torch.Tensor, expected: torch.Tensor, case: ForwardCase
+) -> bool:
+    """h_n must be h_T, or the state the output ends on when output's length was charged."""
+    rows, count, hidden = want.shape
+    h_n = _final_state(obs, hidden)
+    if h_n is None or h_n.shape[0] < rows:
+        return True
+    finals = (want[:, -1], expected[:rows, -1])
+    if any(close(h_n[:rows], final, case) for final in finals):
         return True
     error = float((h_n[:rows].to(torch.float64) - want[:, -1]).abs().max())
     tally.notes.append(f"{obs.call.label}: h_n differs from h_{count} by up to {error:.3g}")
@@ -225,22 +249,25 @@ def _h_n_agrees(tally: _Tally, obs: Observation, want: torch.Tensor, case: Forwa
 def _comparable_output(
     obs: Observation, case: ForwardCase, device: str
 ) -> tuple[torch.Tensor | None, Finding | None]:
+    label = obs.call.label
     if not obs.returned:
         return None, failure_finding(obs)
     if obs.mutated:
         message = f"wrote into its argument {', '.join(obs.mutated)}: no credit for this case" \
                   " (work on new tensors, never modify the caller's)"  # fmt: skip
-        return None, Finding(message=message, mistake="overwrites-argument")
+        return None, Finding(message=f"{label}: {message}", mistake="overwrites-argument")
     pair = _pair(obs)
     if pair is None:
-        return None, Finding(message=f"returned {type_name(obs.value)}; expected (output, h_n)")
+        message = f"{label}: returned {type_name(obs.value)}; expected (output, h_n)"
+        return None, Finding(message=message)
     output = pair[0]
     problem = tensor_problem(output, case.dtype, device) or device_problem(obs, device)
     if problem:
-        return None, Finding(message=f"output {problem.message}", mistake=problem.mistake)
+        message = f"{label}: output {problem.message}"
+        return None, Finding(message=message, mistake=problem.mistake)
     if output.dim() != 3 or output.shape[2] != case.dims[3]:
         shape = shape_text(output.shape)
-        return None, Finding(message=f"output shape {shape} cannot be compared step by step")
+        return None, Finding(message=f"{label}: output shape {shape} cannot be compared")
     return output, None
 
 
