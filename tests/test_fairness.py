@@ -90,6 +90,26 @@ def test_only_the_first_sequence_back_loses_only_the_shape_points(
     assert _named(result, "rnn_forward.shape") == "batch-of-one-only"
 
 
+def test_a_time_first_output_loses_the_shape_points_and_values_only_where_its_shape_is_right(
+    graded: dict[str, GradeResult],
+) -> None:
+    dims = [case.dims for case in full_cases(DEFAULT_GRADING_SEED).forward]
+    total = sum(seq for _, seq, _, _ in dims)
+    square = sum(seq for batch, seq, _, _ in dims if batch == seq > 1)  # the right shape: values
+    result = graded["output-time-first"]
+    values = round(30 * (total - square) / total, 4)
+    assert _lost(result) == {"rnn_forward.shape": 0.0, "rnn_forward.values": values}
+    assert _named(result, "rnn_forward.shape") == "time-first-output"
+
+
+def test_weights_drawn_in_nn_linear_layout_lose_only_the_shape_points(
+    graded: dict[str, GradeResult],
+) -> None:
+    result = graded["init-weights-linear-layout"]  # the seeded numbers, laid out (out, in)
+    assert _lost(result) == {"init_weights.shape": 0.0}, describe(result)
+    assert _named(result, "init_weights.shape") == "nn-linear-layout"
+
+
 def test_a_module_stored_untransposed_costs_the_module_points_once(
     graded: dict[str, GradeResult],
 ) -> None:
