@@ -69,9 +69,9 @@ KNOWN: tuple[Misconception, ...] = (
     Misconception(name="output-includes-h0", replay=_with_h0,
                   hint="output starts with h0: it should hold h_1..h_T, not the initial state"),
     Misconception(name="output-shifted", replay=_shifted,
-                  hint="output is one step behind: store h_t after computing it, not before"),
+                  hint="output is one step behind (h_0..h_{T-1}): it should hold h_1..h_T"),
     Misconception(name="last-step-dropped", replay=_dropped_last,
-                  hint="the last time step is missing: loop over all seq_len steps"),
+                  hint="output lacks its last step h_T: it should hold all seq_len steps"),
     Misconception(name="time-first-output", replay=_time_first,
                   hint="output is time-first: stack the steps along dim 1 (batch-first)"),
     Misconception(name="batch-of-one-only", replay=_first_row,
@@ -86,9 +86,10 @@ KNOWN: tuple[Misconception, ...] = (
 
 # Mistakes recognised from shapes, types or structure rather than by replaying values.
 HINTS: dict[str, str] = {
-    "hard-coded-length": "output has as many steps whatever x's length: loop over x.shape[1]",
+    "hard-coded-length": "output has as many steps whatever x's length: one per step of x",
     "overwrites-argument": "an argument was modified in place: build new tensors instead",
-    "ignores-input-dtype": "a new tensor ignores x's dtype/device: create it with x.new_zeros(...)",
+    "ignores-input-dtype": "output does not follow x's dtype/device: tensors made inside must"
+    " take x's (x.new_zeros(...), dtype=x.dtype)",
     "builtin-rnn": "the from-scratch forward must not call nn.RNN or torch.rnn_tanh",
     "fused-two-products": "two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once",
     "init-weights-order": "W_hh was drawn before W_xh: the order of the randn calls matters",
@@ -120,6 +121,11 @@ KNOWN_ERRORS: tuple[KnownError, ...] = (
         starts="a leaf Variable that requires grad is being used in an in-place operation",
     ),
 )
+
+
+def exception_type(error: str) -> str:
+    """The exception's type name in an error as the child reports it ("Type: message")."""
+    return error.partition(": ")[0]
 
 
 def error_mistake(error: str) -> str | None:

@@ -12,7 +12,7 @@ import torch
 from grader.cases import CaseSet, ForwardCase
 from grader.compare import allclose, as_float64
 from grader.extract import Extracted
-from grader.misconceptions import error_mistake, tag
+from grader.misconceptions import error_mistake, exception_type, tag
 from grader.observations import (
     CRASHED,
     MISSING,
@@ -114,7 +114,7 @@ def describe_failure(obs: Observation) -> str:
     if obs.status == MISSING:
         return f"not found: {obs.error}" if obs.error else f"{name} is not defined"
     if obs.status == RAISED:
-        if obs.error.startswith("NotImplementedError"):
+        if exception_type(obs.error) == "NotImplementedError":
             return f"{name} is not implemented yet (it raises NotImplementedError)"
         return f"{name} raised {obs.error}{at(obs)}"
     if obs.status == TIMEOUT:
@@ -132,7 +132,7 @@ def where(obs: Observation) -> dict[str, Any]:
     details: dict[str, Any] = {"call": obs.call.label}
     if obs.where:
         details.update(cell=obs.where[0], line=obs.where[1])
-    if obs.traceback and not obs.error.startswith("NotImplementedError"):
+    if obs.traceback and exception_type(obs.error) != "NotImplementedError":
         details["traceback"] = obs.traceback
     return details
 
