@@ -147,7 +147,8 @@ def _tally_case(
     steps = case.x.shape[1]
     output, problem = _comparable_output(obs, case, device)
     judged, want = _judged(output, expected, case, fused=fused)
-    if judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused:
+    alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
+    if alone and want is not None:
         judged, want = _h_n_alone(obs, want, expected)
     if judged is None or want is None or (judged.shape[1] == 0 and steps > 0):
         tally.total += steps
@@ -164,7 +165,9 @@ def _tally_case(
     tally.matched += sum(matches)
     if all(matches):
         return
-    if tally.first is None:
+    if tally.first is None and alone:
+        tally.first = {"case": obs.call.label, "problem": f"no step, and h_n is not h_{steps}"}
+    elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
     if tally.mistake is None:
         found = misconceptions.diagnose(case, output, fused=fused)
@@ -186,7 +189,7 @@ def _judged(
     rnn_forward.shape charges a wrong length once; the fused variant has no shape check of its
     own, so there a missing or extra step costs its values.
     """
-    if output is None:
+    if output is None or output.shape[0] == 0:  # no row at all: nothing to judge, no credit
         return None, None
     if not fused:
         return _lined_up(output, expected, case)
