@@ -10,6 +10,7 @@ import torch
 
 from grader import misconceptions
 from grader.cases import ForwardCase
+from grader.checks import align
 from grader.checks.common import (
     Context,
     Finding,
@@ -146,7 +147,7 @@ def _tally_case(
     assert case is not None
     steps = case.x.shape[1]
     output, problem = _comparable_output(obs, case, device)
-    judged, want = _judged(output, expected, case, fused=fused)
+    judged, want = align.judged(output, expected, case, fused=fused)
     alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
     if alone and want is not None:
         judged, want = _h_n_alone(obs, want, expected)
@@ -179,38 +180,6 @@ def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase)
     got = shape_text(output.shape) if output is not None else "?"
     want = shape_text((batch, steps, hidden))
     return f"{obs.call.label}: output has shape {got}, expected {want}: no step can be compared"
-
-
-def _judged(
-    output: torch.Tensor | None, expected: torch.Tensor, case: ForwardCase, *, fused: bool
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """What output is compared with: lined up for rnn_forward, position by position for fused.
-
-    rnn_forward.shape charges a wrong length once; the fused variant has no shape check of its
-    own, so there a missing or extra step costs its values.
-    """
-    if output is None or output.shape[0] == 0:  # no row at all: nothing to judge, no credit
-        return None, None
-    if not fused:
-        return _lined_up(output, expected, case)
-    return (output, expected) if output.shape[0] == case.dims[0] else (None, None)
-
-
-def _lined_up(
-    output: torch.Tensor, expected: torch.Tensor, case: ForwardCase
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The part of output that has a reference step and row to compare with, and those.
-
-    Extra or missing steps and rows cost the shape check's points; here the steps present are
-    judged against the reference steps they stand for (after an h0 put first, in particular).
-    """
-    batch, steps, _, _ = case.dims
-    if output.shape[:2] == (steps, batch) and steps != batch:
-        output = output.transpose(0, 1)  # time-first: the shape check charges the layout
-    offset = misconceptions.step_offset(case, output)
-    rows = min(output.shape[0], batch)
-    count = max(0, min(steps, output.shape[1] - offset))
-    return output[:rows, offset : offset + count], expected[:rows, :count]
 
 
 def _final_state(obs: Observation, hidden: int) -> torch.Tensor | None:
