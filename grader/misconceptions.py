@@ -43,6 +43,14 @@ def _dropped_last(case: ForwardCase) -> torch.Tensor:
     return reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)[:, :-1]
 
 
+def _time_first(case: ForwardCase) -> torch.Tensor:
+    return reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h).transpose(0, 1)
+
+
+def _first_row(case: ForwardCase) -> torch.Tensor:
+    return reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)[:1]
+
+
 KNOWN: tuple[Misconception, ...] = (
     Misconception(name="whh-transposed", replay=_variant(transpose_whh=True),
                   hint="W_hh looks transposed: with row-vector states the recurrence is h @ W_hh"),
@@ -61,30 +69,81 @@ KNOWN: tuple[Misconception, ...] = (
     Misconception(name="output-includes-h0", replay=_with_h0,
                   hint="output starts with h0: it should hold h_1..h_T, not the initial state"),
     Misconception(name="output-shifted", replay=_shifted,
-                  hint="output is one step behind: store h_t after computing it, not before"),
+                  hint="output is one step behind (h_0..h_{T-1}): it should hold h_1..h_T"),
     Misconception(name="last-step-dropped", replay=_dropped_last,
-                  hint="the last time step is missing: loop over all seq_len steps"),
+                  hint="output lacks its last step h_T: it should hold all seq_len steps"),
+    Misconception(name="time-first-output", replay=_time_first,
+                  hint="output is time-first: stack the steps along dim 1 (batch-first)"),
+    Misconception(name="batch-of-one-only", replay=_first_row,
+                  hint="only the first sequence comes back: keep every row of the batch"),
     Misconception(name="concat-order-swapped", replay=_variant(swap_concat=True), fused_only=True,
                   hint="cat([h, x_t]) does not line up with cat([W_xh, W_hh]): same order in both"),
+    Misconception(name="fused-weights-swapped", replay=_variant(swap_weights=True),
+                  fused_only=True,
+                  hint="cat([W_hh, W_xh]) does not line up with cat([x_t, h]): same order in both"),
 )  # fmt: skip
 
 
 # Mistakes recognised from shapes, types or structure rather than by replaying values.
 HINTS: dict[str, str] = {
-    "hard-coded-length": "the number of steps looks fixed: loop over x.shape[1], not a constant",
-    "batch-of-one-only": "only one sequence comes back: keep the batch dimension for every row",
-    "time-first-output": "output is time-first: stack the steps along dim 1 (batch-first)",
+    "hard-coded-length": "output has as many steps whatever x's length: one per step of x",
     "overwrites-argument": "an argument was modified in place: build new tensors instead",
-    "ignores-input-dtype": "a new tensor ignores x's dtype/device: create it with x.new_zeros(...)",
+    "ignores-input-dtype": "output does not follow x's dtype/device: tensors made inside must"
+    " take x's (x.new_zeros(...), dtype=x.dtype)",
     "builtin-rnn": "the from-scratch forward must not call nn.RNN or torch.rnn_tanh",
     "fused-two-products": "two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once",
     "init-weights-order": "W_hh was drawn before W_xh: the order of the randn calls matters",
     "nn-linear-layout": "a weight is in nn.Linear's (out, in) layout; here W_xh is (input, hidden)",
-    "init-hidden-fixed-rows": "the rows do not follow batch_size (input_size instead?)",
+    "init-hidden-fixed-rows": "the number of rows stays the same whatever batch_size is",
     "nn-rnn-untransposed": "nn.RNN stores weight_ih_l0 as (hidden, input): copy W_xh.T and W_hh.T",
     "nn-rnn-bias-hh": "nn.RNN adds bias_ih_l0 and bias_hh_l0: b_h in one, zeros in the other",
     "nn-rnn-not-batch-first": "the module must take (batch, seq, feature): batch_first=True",
+    "nn-rnn-default-dtype": "nn.RNN is float32 unless told: build it with"
+    " nn.RNN(..., dtype=W_xh.dtype), or call .to(W_xh.dtype) / .double() on it",
+    "copy-into-parameter-with-grad": "copying into a parameter needs autograd off: wrap the"
+    " copy_ calls in `with torch.no_grad():`, or assign rnn.weight_ih_l0 = nn.Parameter(...)",
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnownError:
+    """An exception that one known mistake raises (its text comes from torch, not from us)."""
+
+    name: str  # the mistake's id, in HINTS
+    exception: str  # the exception's type name, as the sandbox reports it
+    starts: str  # how the exception's message begins
+
+
+KNOWN_ERRORS: tuple[KnownError, ...] = (
+    KnownError(
+        name="copy-into-parameter-with-grad",
+        exception="RuntimeError",
+        starts="a leaf Variable that requires grad is being used in an in-place operation",
+    ),
+)
+
+
+def exception_type(error: str) -> str:
+    """The exception's type name in an error as the child reports it ("Type: message")."""
+    return error.partition(": ")[0]
+
+
+def error_mistake(error: str) -> str | None:
+    """The known mistake that raises this exception ("Type: message" as the child reports it)."""
+    exception, _, message = error.partition(": ")
+    for known in KNOWN_ERRORS:
+        if exception == known.exception and message.startswith(known.starts):
+            return known.name
+    return None
+
+
+def step_offset(case: ForwardCase, output: torch.Tensor) -> int:
+    """Where h_1 sits in a batch-first output: 1 when an extra first step equals h0, else 0."""
+    steps = case.x.shape[1]
+    if output.dim() != 3 or output.shape[1] != steps + 1 or output.shape[0] != case.h0.shape[0]:
+        return 0
+    tol = TOLERANCES[case.dtype]
+    return 1 if allclose(output[:, 0], case.h0, rtol=tol.rtol, atol=tol.atol) else 0
 
 
 def hint_for(name: str) -> str:
@@ -108,16 +167,17 @@ def diagnose(case: ForwardCase, actual: torch.Tensor, *, fused: bool) -> Misconc
     correct, replays = _replays(case)
     tol = TOLERANCES[case.dtype]
     got = actual.to(torch.float64)
+    found = []
     for mistake, replay in zip(KNOWN, replays, strict=True):
         if mistake.fused_only and not fused:
             continue
-        if replay.shape != got.shape:
-            continue
+        if replay.shape != got.shape or replay.numel() == 0:
+            continue  # an empty replay matches an empty answer without establishing anything
         if allclose(replay, correct, rtol=tol.rtol, atol=tol.atol):
             continue  # this case cannot tell the mistake apart from the right answer
         if allclose(got, replay, rtol=tol.rtol, atol=tol.atol):
-            return mistake
-    return None
+            found.append(mistake)
+    return found[0] if len(found) == 1 else None  # two that fit: this case cannot tell which
 
 
 # Case -> (the case, the right answer, each known mistake's answer): a batch replays once per case.

@@ -26,6 +26,7 @@ class Variant:
     use_h0: bool = True  # starts from the given h0 (False: from zeros)
     pre_activation: bool = False  # returns the pre-activations instead of h_t
     swap_concat: bool = False  # fused: cat([h, x_t]) against cat([W_xh, W_hh])
+    swap_weights: bool = False  # fused: cat([x_t, h]) against cat([W_hh, W_xh])
 
 
 CORRECT = Variant()
@@ -71,6 +72,8 @@ def _pre_activation(
     if variant.swap_concat and w_xh.shape[0] + w_hh.shape[0] > 0:
         stacked = torch.cat([w_xh, w_hh], 0)
         return torch.cat([h, x_t], 1) @ stacked
+    if variant.swap_weights and w_xh.shape[0] + w_hh.shape[0] > 0:
+        return torch.cat([x_t, h], 1) @ torch.cat([w_hh, w_xh], 0)
     return x_t @ w_xh + h @ w_hh
 
 

@@ -12,6 +12,7 @@ import torch
 from grader.cases import CaseSet, ForwardCase
 from grader.compare import allclose, as_float64
 from grader.extract import Extracted
+from grader.misconceptions import error_mistake, exception_type, tag
 from grader.observations import (
     CRASHED,
     MISSING,
@@ -47,6 +48,28 @@ class Verdict:
     details: dict[str, Any] = field(default_factory=dict)  # structured facts for reports
 
 
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One thing found wrong: its words, and the mistake the facts behind it establish."""
+
+    message: str  # where and by how much, rendered from the facts
+    mistake: str | None = None  # id of the known mistake those facts establish, if any
+
+
+def first_mistake(findings: Sequence[Finding]) -> str | None:
+    return next((f.mistake for f in findings if f.mistake is not None), None)
+
+
+def findings_verdict(findings: Sequence[Finding], ok: str, **details: Any) -> Verdict:
+    """Passed with `ok` when nothing was found, else failed on the first finding."""
+    if not findings:
+        return passed(ok, **details)
+    more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+    problems = [f.message for f in findings[:5]]
+    return failed(findings[0].message + more,
+                  **tag({**details, "problems": problems}, first_mistake(findings)))  # fmt: skip
+
+
 def passed(message: str, **details: Any) -> Verdict:
     return Verdict(fraction=1.0, outcome=Outcome.PASSED, message=message, details=details)
 
@@ -63,9 +86,14 @@ def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
         return None
     first = calls[0]
     outcome = Outcome.TIMEOUT if first.status == TIMEOUT else Outcome.ERROR
-    return Verdict(
-        fraction=0.0, outcome=outcome, message=describe_failure(first), details=where(first)
-    )
+    details = tag(where(first), failure_finding(first).mistake)
+    return Verdict(fraction=0.0, outcome=outcome, message=describe_failure(first), details=details)
+
+
+def failure_finding(obs: Observation) -> Finding:
+    """A call that gave nothing to compare, with the mistake its exception establishes."""
+    mistake = error_mistake(obs.error) if obs.status == RAISED else None
+    return Finding(message=f"{obs.call.label}: {describe_failure(obs)}", mistake=mistake)
 
 
 def wrong_type(
@@ -86,7 +114,7 @@ def describe_failure(obs: Observation) -> str:
     if obs.status == MISSING:
         return f"not found: {obs.error}" if obs.error else f"{name} is not defined"
     if obs.status == RAISED:
-        if obs.error.startswith("NotImplementedError"):
+        if exception_type(obs.error) == "NotImplementedError":
             return f"{name} is not implemented yet (it raises NotImplementedError)"
         return f"{name} raised {obs.error}{at(obs)}"
     if obs.status == TIMEOUT:
@@ -104,7 +132,7 @@ def where(obs: Observation) -> dict[str, Any]:
     details: dict[str, Any] = {"call": obs.call.label}
     if obs.where:
         details.update(cell=obs.where[0], line=obs.where[1])
-    if obs.traceback and not obs.error.startswith("NotImplementedError"):
+    if obs.traceback and exception_type(obs.error) != "NotImplementedError":
         details["traceback"] = obs.traceback
     return details
 
@@ -119,20 +147,24 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def tensor_problem(value: Any, dtype: str | None, device: str) -> str | None:
+def tensor_problem(value: Any, dtype: str | None, device: str) -> Finding | None:
     """Why a returned value is not an acceptable tensor (None when it is)."""
     if not isinstance(value, torch.Tensor):
-        return f"returned {type_name(value)}, not a torch.Tensor"
+        return Finding(message=f"returned {type_name(value)}, not a torch.Tensor")
     got = str(value.dtype).removeprefix("torch.")
     if dtype is not None and got != dtype:
-        return f"returned dtype {got} for {dtype} input: follow x's dtype"
+        message = f"returned dtype {got} for {dtype} input: follow x's dtype"
+        return Finding(message=message, mistake="ignores-input-dtype")
     return None
 
 
-def device_problem(obs: Observation, device: str) -> str | None:
+def device_problem(obs: Observation, device: str) -> Finding | None:
     kind = device.split(":")[0]
     stray = sorted(d for d in obs.devices if d.split(":")[0] != kind)
-    return f"returned tensors on {', '.join(stray)} for inputs on {device}" if stray else None
+    if not stray:
+        return None
+    message = f"returned tensors on {', '.join(stray)} for inputs on {device}"
+    return Finding(message=message, mistake="ignores-input-dtype")
 
 
 def tolerance(case: ForwardCase) -> tuple[float, float]:
@@ -156,13 +188,14 @@ def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase)
 
 
 def shape_mismatch(
-    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed_hint: str
-) -> str | None:
-    """A sentence when shapes differ (with a hint when one is the other reversed), else None."""
+    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed: str
+) -> Finding | None:
+    """A finding when shapes differ; one shape the other reversed establishes `transposed`."""
     if tuple(got) == tuple(want):
         return None
-    hint = f" ({transposed_hint})" if tuple(got) == tuple(want)[::-1] else ""
-    return f"{label}: {name} has shape {shape_text(got)}, expected {shape_text(want)}{hint}"
+    message = f"{label}: {name} has shape {shape_text(got)}, expected {shape_text(want)}"
+    flipped = tuple(got) == tuple(want)[::-1]
+    return Finding(message=message, mistake=transposed if flipped else None)
 
 
 def shape_text(shape: Sequence[int]) -> str:

@@ -9,10 +9,11 @@ import torch
 from grader import reference
 from grader.checks.common import (
     Context,
+    Finding,
     Verdict,
     describe_failure,
-    failed,
-    passed,
+    failure_finding,
+    findings_verdict,
     shape_mismatch,
     shape_text,
     type_name,
@@ -20,7 +21,6 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
-from grader.misconceptions import tag
 from grader.observations import Observation
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
@@ -38,55 +38,55 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
-def _verdict(problems: list[str], ok: str, total: int, mistake: str | None = None) -> Verdict:
-    if not problems:
-        return passed(ok, calls=total)
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return failed(problems[0] + more, **tag({"problems": problems[:5]}, mistake))
-
-
 def init_hidden_shape(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_hidden")
     if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
         return verdict
-    problems = list(_hidden_shape_problems(calls))
-    tensors = [obs.value for obs in calls if isinstance(obs.value, torch.Tensor)]
-    rows = {t.shape[0] for t in tensors if t.dim() == 2}
-    mistake = "init-hidden-fixed-rows" if problems and len(rows) == 1 else None
+    findings = list(_hidden_shape_problems(calls))
+    if findings and _rows_fixed(calls):
+        findings = [Finding(message=f.message, mistake="init-hidden-fixed-rows") for f in findings]
     ok = "shape (batch_size, hidden_size) for every size tried"
-    return _verdict(problems, ok, len(calls), mistake)
+    return findings_verdict(findings, ok, calls=len(calls))
 
 
-def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[str]:
+def _rows_fixed(calls: tuple[Observation, ...]) -> bool:
+    """The same number of rows came back for two or more different batch sizes."""
+    seen = [(int(obs.call.args[0]), obs.value.shape[0]) for obs in calls
+            if isinstance(obs.value, torch.Tensor) and obs.value.dim() == 2]  # fmt: skip
+    return len({b for b, _ in seen}) > 1 and len({rows for _, rows in seen}) == 1
+
+
+def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
     for obs in calls:
         batch, hidden = obs.call.args
         if not obs.returned:
-            yield describe_failure(obs)
+            yield failure_finding(obs)
         elif not isinstance(obs.value, torch.Tensor):
-            yield f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
+            yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}, not a tensor")
         elif tuple(obs.value.shape) != (batch, hidden):
-            hint = " (one hidden state per sequence: batch_size rows)"
             got, want = shape_text(obs.value.shape), shape_text((int(batch), int(hidden)))
-            yield f"{obs.call.label} returned shape {got}; expected {want}{hint}"
+            yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
 
 
 def init_hidden_values(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_hidden")
     if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
         return verdict
-    problems = []
+    findings = []
     for obs in calls:
         value = obs.value
-        if not obs.returned or not isinstance(value, torch.Tensor):
-            wrong_type = f"{obs.call.label} returned {type_name(value)}, not a tensor"
-            problems.append(describe_failure(obs) if not obs.returned else wrong_type)
+        if not obs.returned:
+            findings.append(failure_finding(obs))
+        elif not isinstance(value, torch.Tensor):
+            message = f"{obs.call.label} returned {type_name(value)}, not a tensor"
+            findings.append(Finding(message=message))
         elif not value.is_floating_point():
-            problems.append(f"{obs.call.label} has dtype {value.dtype}: use a floating-point dtype")
+            message = f"{obs.call.label} has dtype {value.dtype}: use a floating-point dtype"
+            findings.append(Finding(message=message))
         elif bool(value.ne(0).any()):
-            problems.append(
-                f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
-            )
-    return _verdict(problems, "all zeros, floating point", len(calls))
+            message = f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
+            findings.append(Finding(message=message))
+    return findings_verdict(findings, "all zeros, floating point", calls=len(calls))
 
 
 def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
@@ -105,57 +105,69 @@ def init_weights_shape(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_weights")
     if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
         return verdict
-    problems = []
+    findings = []
     for obs in calls:
         got = _weights(obs)
         if isinstance(got, str):
-            problems.append(got)
+            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
             continue
         inputs, hidden = int(obs.call.args[0]), int(obs.call.args[1])
         wanted: tuple[tuple[int, ...], ...] = ((inputs, hidden), (hidden, hidden), (hidden,))
         for name, tensor, shape in zip(_WEIGHT_NAMES, got, wanted, strict=True):
-            hint = "that is nn.Linear's (out, in) layout"
-            if problem := shape_mismatch(obs.call.label, name, tensor.shape, shape, hint):
-                problems.append(problem)
-    linear = any("nn.Linear" in p for p in problems)
+            label = obs.call.label
+            if found := shape_mismatch(label, name, tensor.shape, shape, "nn-linear-layout"):
+                findings.append(found)
     ok = "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)"
-    return _verdict(problems, ok, len(calls), "nn-linear-layout" if linear else None)
+    return findings_verdict(findings, ok, calls=len(calls))
 
 
 def init_weights_values(ctx: Context) -> Verdict:
     calls = ctx.observations.of("init_weights")
     if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
         return verdict
-    problems = []
-    mistake = None
+    findings = []
     for obs, expected in zip(calls, ctx.expected.weights, strict=True):
         got = _weights(obs)
         if isinstance(got, str):
-            problems.append(got)
-            continue
-        wrong = [n for n, a, e in zip(_WEIGHT_NAMES, got, expected, strict=True) if not _same(a, e)]
-        if wrong:
-            problems.append(f"{obs.call.label}: {', '.join(wrong)} differ from the seeded draws")
-            mistake = mistake or _weights_mistake(obs, got)
+            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
+        elif found := _draws_differ(obs, got, expected):
+            findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
-    verdict = _verdict(problems, ok, len(calls), mistake)
-    if problems and mistake is None:
-        verdict.details["hint"] = "seed with torch.manual_seed(seed), then randn W_xh, then W_hh"
-    return verdict
+    return findings_verdict(findings, ok, calls=len(calls))
+
+
+def _draws_differ(
+    obs: Observation, got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, ...]
+) -> Finding | None:
+    """Which of the three differ from the seeded draws, and by how much."""
+    wrong = []
+    for name, actual, want in zip(_WEIGHT_NAMES, got, expected, strict=True):
+        if _same(actual, want):
+            continue
+        if actual.shape != want.shape:
+            wrong.append(f"{name} has shape {shape_text(actual.shape)}")
+        else:
+            error = float((actual.to(torch.float64) - want.to(torch.float64)).abs().max())
+            wrong.append(f"{name} differs by up to {error:.3g}")
+    if not wrong:
+        return None
+    message = f"{obs.call.label}: {', '.join(wrong)} from the seeded draws"
+    return Finding(message=message, mistake=_weights_mistake(obs, got))
 
 
 def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Equal to the draw; a draw laid out reversed is charged by the shape check, not here."""
+    if actual.shape != expected.shape and tuple(actual.shape) == tuple(expected.shape)[::-1]:
+        drawn = actual.T if actual.dim() == 2 else actual
+        as_drawn = actual.flatten().reshape(expected.shape)  # randn(hidden, input): same stream
+        return _same(drawn, expected) or _same(as_drawn, expected)
     return allclose(actual, expected, atol=1e-6, rtol=0)
 
 
 def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
+    """W_hh drawn before W_xh, established by replaying that order."""
     inputs, hidden, seed = (int(a) for a in obs.call.args)
     swapped = reference.init_weights(inputs, hidden, seed, hidden_first=True)
     if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
         return "init-weights-order"
-    if any(
-        tuple(a.shape) == tuple(e.shape)[::-1] != tuple(e.shape)
-        for a, e in zip(got, swapped, strict=True)
-    ):
-        return "nn-linear-layout"
     return None

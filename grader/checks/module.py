@@ -10,10 +10,12 @@ from grader import reference
 from grader.cases import ForwardCase
 from grader.checks.common import (
     Context,
+    Finding,
     Verdict,
-    close,
-    describe_failure,
     failed,
+    failure_finding,
+    findings_verdict,
+    first_mistake,
     passed,
     shape_mismatch,
     shape_text,
@@ -21,8 +23,10 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
+from grader.compare import allclose
 from grader.misconceptions import tag
 from grader.observations import ModuleInfo, Observation
+from grader.settings import TOLERANCES, Tolerance
 
 _WANTED_CONFIG: dict[str, Any] = {
     "num_layers": 1,
@@ -30,6 +34,8 @@ _WANTED_CONFIG: dict[str, Any] = {
     "batch_first": True,
     "bidirectional": False,
 }
+_UNTRANSPOSED = "nn-rnn-untransposed"
+_WEIGHTS = ("weight_ih_l0", "weight_hh_l0")
 
 
 def _shapes(inputs: int, hidden: int) -> dict[str, tuple[int, ...]]:
@@ -49,105 +55,176 @@ def module_check(ctx: Context) -> Verdict:
     calls = ctx.observations.of("to_nn_rnn")
     if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
         return verdict
-    problems = [p for obs in calls if (p := _module_problem(obs)) is not None]
-    if problems:
-        mistake = _module_mistake(problems)
-        return failed(problems[0], **tag({"problems": problems[:5]}, mistake))
-    return passed(
-        "an exact torch.nn.RNN: one layer, tanh, batch_first=True, right parameter shapes"
+    ok = (
+        "an exact torch.nn.RNN: one layer, tanh, batch_first=True, right parameter shapes,"
+        " the weights' dtype"
+    )
+    return findings_verdict(module_findings(calls), ok)
+
+
+def module_findings(calls: tuple[Observation, ...]) -> list[Finding]:
+    """What is wrong with each returned module (the module check's charges)."""
+    return [f for obs in calls if (f := _module_problem(obs)) is not None]
+
+
+def _module_problem(obs: Observation) -> Finding | None:
+    if not obs.returned:
+        return failure_finding(obs)
+    module, label = obs.value, obs.call.label
+    if not isinstance(module, ModuleInfo):
+        return Finding(message=f"{label}: returned {type_name(module)}, not a torch.nn.RNN")
+    if not module.exact_rnn:
+        return Finding(message=f"{label}: returned {module.type}; expected exactly torch.nn.RNN")
+    case = obs.call.case
+    assert case is not None
+    return (
+        _config_problem(label, module)
+        or _layout_problem(label, module, case)
+        or (_dtype_problem(label, module, case))
     )
 
 
-def _module_mistake(problems: list[str]) -> str | None:
-    if any("batch_first=False" in p for p in problems):
-        return "nn-rnn-not-batch-first"
-    return "nn-rnn-untransposed" if any("transpose" in p for p in problems) else None
-
-
-def _module_problem(obs: Observation) -> str | None:
-    if not obs.returned:
-        return describe_failure(obs)
-    module = obs.value
-    if not isinstance(module, ModuleInfo):
-        return f"{obs.call.label}: returned {type_name(module)}, not a torch.nn.RNN"
-    if not module.exact_rnn:
-        return f"{obs.call.label}: returned {module.type}; expected exactly torch.nn.RNN"
+def _config_problem(label: str, module: ModuleInfo) -> Finding | None:
     for key, wanted in _WANTED_CONFIG.items():
-        if module.config.get(key, wanted) != wanted:
-            return f"{obs.call.label}: {key}={module.config.get(key)!r}, expected {wanted!r}"
-    case = obs.call.case
-    assert case is not None
+        if key not in module.config:  # deleted or replaced by a non-scalar: not the wanted value
+            return Finding(message=f"{label}: the module has no {key} (expected {key}={wanted!r})")
+        if module.config[key] != wanted:
+            got = module.config[key]
+            mistake = "nn-rnn-not-batch-first" if key == "batch_first" else None
+            return Finding(message=f"{label}: {key}={got!r}, expected {wanted!r}", mistake=mistake)
+    return None
+
+
+def _layout_problem(label: str, module: ModuleInfo, case: ForwardCase) -> Finding | None:
     _, _, inputs, hidden = case.dims
     for name, shape in _shapes(inputs, hidden).items():
         param = module.params.get(name)
         if param is None:
-            return f"{obs.call.label}: parameter {name} is missing (bias=True is needed for b_h)"
-        hint = "transpose: nn.RNN stores (hidden, input)"
-        if problem := shape_mismatch(obs.call.label, name, param.shape, shape, hint):
-            return problem
+            message = f"{label}: parameter {name} is missing (bias=True is needed for b_h)"
+            return Finding(message=message)
+        if found := shape_mismatch(label, name, param.shape, shape, _UNTRANSPOSED):
+            return found
     return None
+
+
+def _dtype_problem(label: str, module: ModuleInfo, case: ForwardCase) -> Finding | None:
+    want = case.W_xh.dtype
+    wrong = sorted(name for name, param in module.params.items() if param.dtype != want)
+    if not wrong:
+        return None
+    got = _dtype_name(module.params[wrong[0]].dtype)
+    message = (
+        f"{label}: the module is {got} ({', '.join(wrong)}) for {_dtype_name(want)} weights:"
+        " build it with nn.RNN(..., dtype=W_xh.dtype) or convert it with .to(W_xh.dtype)"
+    )
+    default = got == "float32"  # nn.RNN's own default, kept because no dtype was asked for
+    return Finding(message=message, mistake="nn-rnn-default-dtype" if default else None)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def parity_check(ctx: Context) -> Verdict:
     calls = ctx.observations.of("to_nn_rnn")
     if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
         return verdict
-    problems: list[str] = []
-    mistakes: list[str] = []
-    for obs in calls:
-        problem, mistake = _parity_problem(obs, ctx.expected.forward[obs.call.index])
-        problems += [problem] if problem else []
-        mistakes += [mistake] if mistake else []
-    matched = len(calls) - len(problems)
+    charged = {f.mistake for f in module_findings(calls)}  # undone here: they cost once
+    findings = [
+        f
+        for obs in calls
+        if (f := _parity_problem(obs, ctx.expected.forward[obs.call.index], charged)) is not None
+    ]
+    matched = len(calls) - len(findings)
     summary = (
         "a fresh nn.RNN with the returned parameters matches the reference"
         f" on {matched} of {len(calls)} cases"
     )
-    if not problems:
+    if not findings:
         return passed(summary)
-    details = tag({"problems": problems[:5]}, mistakes[0] if mistakes else None)
-    details.setdefault("hint", "copy W_xh.T, W_hh.T and b_h into the module, bias_hh_l0 zeros")
-    return failed(f"{summary}; {problems[0]}", fraction=matched / len(calls), **details)
+    details = tag({"problems": [f.message for f in findings[:5]]}, first_mistake(findings))
+    return failed(f"{summary}; {findings[0].message}", fraction=matched / len(calls), **details)
 
 
-def _parity_problem(obs: Observation, expected: torch.Tensor) -> tuple[str | None, str | None]:
+def _parity_problem(
+    obs: Observation, expected: torch.Tensor, charged: set[str | None]
+) -> Finding | None:
     """Why this case's rebuilt nn.RNN misses the reference, and the mistake that explains it."""
-    case = obs.call.case
+    case, label = obs.call.case, obs.call.label
     assert case is not None
     if not obs.returned:
-        return describe_failure(obs), None
+        return failure_finding(obs)
     if obs.mutated:
-        return f"{obs.call.label}: wrote into its argument {', '.join(obs.mutated)}", None
+        return Finding(message=f"{label}: wrote into its argument {', '.join(obs.mutated)}")
     module = obs.value
     if not isinstance(module, ModuleInfo):
-        return f"{obs.call.label}: returned {type_name(module)}, not a module", None
+        return Finding(message=f"{label}: returned {type_name(module)}, not a module")
+    candidates = _parameters(label, module, case, undo=_UNTRANSPOSED in charged)
+    if isinstance(candidates, Finding):
+        return candidates
+    tol = _tolerance(module, case)
+    outputs = [reference.nn_rnn_forward(p, case.x, case.h0) for p in candidates]
+    if any(allclose(out, expected, rtol=tol.rtol, atol=tol.atol) for out in outputs):
+        return None
+    return _divergence(label, outputs[0], expected, _value_mistake(candidates[0], case, tol))
+
+
+def _parameters(
+    label: str, module: ModuleInfo, case: ForwardCase, *, undo: bool
+) -> list[dict[str, torch.Tensor]] | Finding:
+    """The parameters to rebuild from: as returned, and with a charged transposition undone."""
     _, _, inputs, hidden = case.dims
-    params = {}
+    params: dict[str, torch.Tensor] = {}
     for name, shape in _shapes(inputs, hidden).items():
         param = module.params.get(name, torch.zeros(shape) if name.startswith("bias") else None)
+        if param is not None and undo and tuple(param.shape) == shape[::-1] != shape:
+            param = param.T  # the module check charged this layout already
         if param is None or tuple(param.shape) != shape:
             got = "missing" if param is None else shape_text(param.shape)
             flipped = param is not None and tuple(param.shape) == shape[::-1]
-            message = f"{obs.call.label}: {name} is {got}, expected {shape_text(shape)}"
-            return message, "nn-rnn-untransposed" if flipped else None
+            message = f"{label}: {name} is {got}, expected {shape_text(shape)}"
+            return Finding(message=message, mistake=_UNTRANSPOSED if flipped else None)
         params[name] = param
-    output = reference.nn_rnn_forward(params, case.x, case.h0)
-    if close(output, expected, case):
-        return None, None
-    error = float((output - expected).abs().max())
-    return f"{obs.call.label}: outputs differ by up to {error:.3g}", _value_mistake(params, case)
+    if not undo:
+        return [params]
+    undone = {name: module.params[name].T for name in _WEIGHTS}  # a square W_hh hides it
+    return [params, {**params, **{n: t for n, t in undone.items() if t.shape == params[n].shape}}]
 
 
-def _value_mistake(params: dict[str, torch.Tensor], case: ForwardCase) -> str | None:
+def _tolerance(module: ModuleInfo, case: ForwardCase) -> Tolerance:
+    """The looser of the case's tolerance and that of the dtype the module's parameters have."""
+    names = {case.dtype, *(_dtype_name(p.dtype) for p in module.params.values())}
+    known = [TOLERANCES[n] for n in names if n in TOLERANCES]
+    return max(known, key=lambda tol: tol.rtol)
+
+
+def _divergence(
+    label: str, output: torch.Tensor, expected: torch.Tensor, mistake: str | None
+) -> Finding:
+    error = torch.nan_to_num((output - expected).abs(), nan=float("inf"))
+    flat = int(error.argmax())
+    _, step, unit = torch.unravel_index(torch.tensor(flat), error.shape)
+    message = (
+        f"{label}: outputs differ by up to {float(error.flatten()[flat]):.3g}"
+        f" (worst at step {int(step) + 1}, unit {int(unit)})"
+    )
+    return Finding(message=message, mistake=mistake)
+
+
+def _value_mistake(
+    params: dict[str, torch.Tensor], case: ForwardCase, tol: Tolerance
+) -> str | None:
     """Replays the returned parameters with one known slip undone."""
     expected = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-    transposed = {name: params[name].T for name in ("weight_ih_l0", "weight_hh_l0")}
+    transposed = {name: params[name].T for name in _WEIGHTS}
     undone = {
         "nn-rnn-bias-hh": {**params, "bias_hh_l0": torch.zeros_like(params["bias_hh_l0"])},
-        "nn-rnn-untransposed": {**params, **transposed},
+        _UNTRANSPOSED: {**params, **transposed},
     }
     for name, fixed in undone.items():
-        shapes_ok = all(fixed[k].shape == params[k].shape for k in params)
-        if shapes_ok and close(reference.nn_rnn_forward(fixed, case.x, case.h0), expected, case):
+        if any(fixed[k].shape != params[k].shape for k in params):
+            continue
+        output = reference.nn_rnn_forward(fixed, case.x, case.h0)
+        if allclose(output, expected, rtol=tol.rtol, atol=tol.atol):
             return name
     return None
