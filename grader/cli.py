@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     assign = commands.add_parser("assign", help="make the student notebook from the solution")
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
     assign.add_argument("--out", type=Path, required=True, help="folder for rnn_forward.ipynb")
+    assign.add_argument("--no-execute", action="store_true",
+                        help="skip running the solution in a Jupyter kernel first")  # fmt: skip
+    assign.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
+                        help="per-cell limit when running the solution (default 120)")  # fmt: skip
     _batch_parser(commands)
     _gradescope_parser(commands)
     return parser
@@ -104,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _assign(args: argparse.Namespace) -> int:
     from grader.assign import write_assignment
 
+    if not args.no_execute:
+        from grader.preflight import verify_solution
+
+        verify_solution(args.solution, timeout=args.cell_timeout)
+        print(f"ran {args.solution} in a Jupyter kernel: every cell ran, the hidden states match"
+              " the course notebook, the self-check gives full marks")  # fmt: skip
     path = write_assignment(args.solution, args.out)
     print(f"wrote {path}")
     return ExitCode.PASSED
