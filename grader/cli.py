@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from grader.results import GradeResult
     from grader.sandbox.client import Sandbox
 
-FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github")
+FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github", "notebook",
+           "notebook-html")  # fmt: skip
 SEED_VARIABLE = "GRADER_SEED"
 
 
@@ -200,15 +201,11 @@ def _seed(args: argparse.Namespace, public: bool) -> int:
 
 
 def _grade_one(grader: Grader, path: Path, args: argparse.Namespace) -> int:
-    from grader.report import SUFFIXES, render
+    from grader.report import NOTEBOOK_RENDERERS, SUFFIXES, render
 
     result = grader.grade_path(path)
-    if args.format == "github":  # annotations point into the notebook's JSON, so need its bytes
-        from grader.report import github
-
-        text = github.render(result, path.read_bytes())
-    else:
-        text = render(result, args.format)
+    source = path.read_bytes() if args.format in NOTEBOOK_RENDERERS else b""
+    text = render(result, args.format, source)
     if args.out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
