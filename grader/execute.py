@@ -46,11 +46,11 @@ class Execution:
     failure: CellFailure | None  # None when every cell ran (or errors were allowed)
 
 
-class _Preprocessor(ExecutePreprocessor):  # type: ignore[misc]
+class _Preprocessor(ExecutePreprocessor):
     """nbconvert's preprocessor, started with our environment and remembering the current cell."""
 
     def __init__(self, env: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.kernel_env = env
         self.current = -1
 
@@ -61,14 +61,14 @@ class _Preprocessor(ExecutePreprocessor):  # type: ignore[misc]
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
         self.current = index
-        return super().preprocess_cell(cell, resources, index)
+        return super().preprocess_cell(cell, resources, index)  # type: ignore[no-untyped-call]
 
 
 def execute(
     notebook: NotebookNode, *, path: Path, timeout: int = 120, allow_errors: bool = False
 ) -> Execution:
     """Run a copy of `notebook` as if it were the file `path`; `timeout` is per cell, in seconds."""
-    copy = nbformat.from_dict(notebook)
+    copy = nbformat.from_dict(notebook)  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="grader-kernel-home-") as home:
         runner = _Preprocessor(
             _kernel_env(home, path),
@@ -115,7 +115,7 @@ def _failure(notebook: NotebookNode, index: int, error: str) -> CellFailure:
 
 
 def code_cell_label(notebook: NotebookNode, index: int) -> str:
-    """"code cell N (`first line`)", counting code cells from 1 as a person reading does."""
+    """ "code cell N (`first line`)", counting code cells from 1 as a person reading does."""
     cells = notebook.cells
     if not 0 <= index < len(cells):
         return "an unknown cell"

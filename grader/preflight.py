@@ -36,7 +36,7 @@ _TOLERANCE = 6e-5  # printed to 4 decimals
 def verify_solution(path: Path, *, timeout: int = 120) -> Execution:
     """Run the solution notebook at `path`; SolutionError unless it passes every preflight."""
     try:
-        notebook = nbformat.read(path, as_version=4)
+        notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
     except (OSError, ValueError) as exc:  # missing, unreadable, not JSON, not a notebook
         raise SolutionError(f"cannot read the solution notebook {path}: {exc}") from exc
     try:

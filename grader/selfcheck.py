@@ -28,7 +28,14 @@ from grader.results import GradeResult
 if TYPE_CHECKING:
     from grader.sandbox.client import Sandbox
 
-__all__ = ["JUPYTER_HINT", "SELFCHECK_METADATA", "VSCODE_HINT", "SelfCheck", "check_notebook", "find_notebook"]
+__all__ = [
+    "JUPYTER_HINT",
+    "SELFCHECK_METADATA",
+    "VSCODE_HINT",
+    "SelfCheck",
+    "check_notebook",
+    "find_notebook",
+]
 
 VSCODE_HINT = "__vsc_ipynb_file__"  # set in the kernel's namespace by VS Code's Jupyter extension
 JUPYTER_HINT = "JPY_SESSION_NAME"  # set in the kernel's environment by Jupyter Server 2

@@ -22,11 +22,14 @@ from grader.sandbox.client import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 BUGGY = ROOT / "examples" / "buggy-whh-transposed.ipynb"
-HOSTILE_TEXT = "[click](https://evil.example) ![px](https://evil.example/p.png) <img src=x onerror=alert(1)> <script>alert(2)</script>"
-RAISES_HOSTILE = f'''\
+HOSTILE_TEXT = (
+    "[click](https://evil.example) ![px](https://evil.example/p.png)"
+    " <img src=x onerror=alert(1)> <script>alert(2)</script>"
+)
+RAISES_HOSTILE = f"""\
 def rnn_forward(x, h0, W_xh, W_hh, b_h):
     raise ValueError({HOSTILE_TEXT!r})
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,9 @@ def _feedback(cells: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]
     return [c for c in cells if FEEDBACK_TAG in c.get("metadata", {}).get("tags", [])]
 
 
-def test_the_students_cells_are_kept_in_order_and_untouched(buggy: tuple[GradeResult, bytes]) -> None:
+def test_the_students_cells_are_kept_in_order_and_untouched(
+    buggy: tuple[GradeResult, bytes],
+) -> None:
     result, data = buggy
     original = nbformat.reads(data.decode(), as_version=4)
     out = nbformat.reads(render(result, "notebook", data), as_version=4)
@@ -65,9 +70,12 @@ def test_a_summary_cell_comes_first_and_feedback_follows_each_graded_function(
     assert len(_feedback(cells)) == 1 + len({c.function for c in result.checks})
 
 
-def test_a_failing_forward_function_gets_its_hint_and_a_plot(buggy: tuple[GradeResult, bytes]) -> None:
+def test_a_failing_forward_function_gets_its_hint_and_a_plot(
+    buggy: tuple[GradeResult, bytes],
+) -> None:
     result, data = buggy
-    (cell,) = [c for c in feedback_notebook(result, data).cells if "Feedback on `rnn_forward`" in c.source]
+    cells = feedback_notebook(result, data).cells
+    (cell,) = [c for c in cells if "Feedback on `rnn_forward`" in c.source]
     assert "`rnn_forward.values`" in cell.source and "**hint**" in cell.source
     assert "1.67 / 30" in cell.source
     svg = base64.b64decode(cell.attachments["steps.svg"]["image/svg+xml"])

@@ -1,9 +1,9 @@
 """Report writers: one module per format, each a pure `render(GradeResult) -> str`.
 
 Writers are peers fed the same result; none reads another's output and each escapes for its own
-format. The CLI picks one by name from `RENDERERS` and decides where the text goes. Formats that show the
-submitted notebook itself (`github` points into it; `notebook` and `notebook-html` return it with
-feedback cells) are in `NOTEBOOK_RENDERERS` and also take the notebook's bytes.
+format. The CLI picks one by name from `RENDERERS` and decides where the text goes. Formats
+that show the submitted notebook itself (`github` points into it; `notebook` and `notebook-html`
+return it with feedback cells) are in `NOTEBOOK_RENDERERS` and also take the notebook's bytes.
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ _MARK: dict[Outcome, str] = {
 
 def render(result: GradeResult, notebook: bytes) -> str:
     """The submitted notebook (`notebook`, its bytes) with feedback cells, as .ipynb JSON."""
-    return nbformat.writes(feedback_notebook(result, notebook)) + "\n"  # type: ignore[no-untyped-call]
+    text: str = nbformat.writes(feedback_notebook(result, notebook))  # type: ignore[no-untyped-call]
+    return text + "\n"
 
 
 def feedback_notebook(result: GradeResult, notebook: bytes) -> NotebookNode:

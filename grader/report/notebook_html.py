@@ -64,7 +64,7 @@ def _exporter() -> HTMLExporter:
     """One exporter per process: its templates load once."""
     quiet = logging.getLogger("grader.nbconvert")
     quiet.setLevel(logging.ERROR)  # its notes (e.g. images without alt text) are not ours to show
-    return HTMLExporter(
+    return HTMLExporter(  # type: ignore[no-untyped-call]
         template_name="lab",
         sanitize_html=True,
         embed_images=False,
