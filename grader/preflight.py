@@ -46,11 +46,11 @@ def verify_solution(path: Path, *, timeout: int = 120) -> Execution:
             f"cannot run {path} in a Jupyter kernel ({exc}); install ipykernel"
             " (pip install ipykernel), or pass --no-execute to skip this check"
         ) from exc
+    for problem in _golden_problems(run.notebook):  # first: a wrong value explains later errors
+        raise SolutionError(f"{path}: {problem}")
     if run.failure is not None:
         failure = run.failure
         raise SolutionError(f"{path}: {failure.label} failed: {failure.error}")
-    for problem in _golden_problems(run.notebook):
-        raise SolutionError(f"{path}: {problem}")
     _require_full_marks(path, run.notebook)
     return run
 
