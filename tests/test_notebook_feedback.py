@@ -132,3 +132,18 @@ def test_grade_writes_the_feedback_notebook(tmp_path: Path) -> None:
 
 def test_the_command_line_offers_every_report_format() -> None:
     assert set(cli.FORMATS) == set(FORMATS)
+
+
+@pytest.mark.slow
+def test_batch_writes_both_notebook_formats_for_every_student(tmp_path: Path) -> None:
+    for student in ("ada", "bob"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        (tmp_path / "class" / student / "rnn_forward.ipynb").write_bytes(BUGGY.read_bytes())
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(tmp_path / "class"), "--out", str(out), "--workers", "1"]) == 0
+    for student in ("ada", "bob"):
+        folder = out / "reports" / student
+        feedback = nbformat.read(folder / "report.feedback.ipynb", as_version=4)
+        assert any("def rnn_forward(" in cell.source for cell in feedback.cells)
+        assert _feedback(feedback.cells)
+        assert "Feedback on" in (folder / "report.feedback.html").read_text()
