@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from grader.results import GradeResult
     from grader.sandbox.client import Sandbox
 
-FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github", "classroom")
+FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github", "classroom",
+           "notebook", "notebook-html")  # fmt: skip
 SEED_VARIABLE = "GRADER_SEED"
 
 DESCRIPTION = """\
@@ -119,6 +120,10 @@ def _assign_parser(commands: _Commands) -> None:
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
     out_help = "the .ipynb file to write, or a folder to get rnn_forward.ipynb"
     assign.add_argument("--out", type=Path, required=True, help=out_help)
+    assign.add_argument("--no-execute", action="store_true",
+                        help="skip running the solution in a Jupyter kernel first")  # fmt: skip
+    assign.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
+                        help="per-cell limit when running the solution (default 120)")  # fmt: skip
 
 
 def _render_parser(commands: _Commands) -> None:
@@ -179,6 +184,12 @@ def _assign(args: argparse.Namespace) -> int:
     from grader.assign import output_path, write_assignment
 
     _check_target(output_path(args.out))
+    if not args.no_execute:
+        from grader.preflight import verify_solution
+
+        verify_solution(args.solution, timeout=args.cell_timeout)
+        print(f"ran {args.solution} in a Jupyter kernel: every cell ran, the hidden states match"
+              " the course notebook, the self-check gives full marks")  # fmt: skip
     path = write_assignment(args.solution, args.out)
     print(f"wrote {path}")
     return ExitCode.PASSED
@@ -297,21 +308,19 @@ def _grade_one(grader: Grader, path: Path, target: Path | None, fmt: str) -> int
 
 def _rendered(result: GradeResult, fmt: str, notebook: Path) -> str:
     """`result` in format `fmt`; `notebook` is read for the github format's line numbers."""
-    from grader.report import render
+    from grader.report import NOTEBOOK_RENDERERS, render
 
-    if fmt == "github":
-        from grader.report import github
-
-        try:
-            data: bytes | None = notebook.read_bytes()
-        except OSError:
-            data = None  # annotations then point at line 1
-        return github.render(result, data)
     if fmt == "classroom":
         from grader import classroom
 
         return classroom.render(result)
-    return render(result, fmt)
+    data = b""
+    if fmt in NOTEBOOK_RENDERERS:
+        try:
+            data = notebook.read_bytes()
+        except OSError:
+            data = b""  # annotations then point at line 1; feedback has no student cells
+    return render(result, fmt, data)
 
 
 def _emit(text: str, target: Path | None) -> None:

@@ -6,6 +6,7 @@ GraderError                      base of all of ours
 ├── InternalError                ours: a bug or a broken installation (exit 3)
 │   └── SandboxError             the sandbox machinery itself failed (not the student code)
 └── UsageError                   bad command line or API arguments (exit 4)
+    └── SolutionError            the instructor's solution notebook fails its preflight
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class SandboxError(InternalError):
 
 class UsageError(GraderError):
     """Bad arguments from the command line or the Python API."""
+
+
+class SolutionError(UsageError):
+    """The solution notebook does not run, or does not give the course's values, in a kernel."""

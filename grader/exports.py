@@ -21,7 +21,7 @@ from pathlib import Path
 from grader import charts
 from grader.catalog import CATALOG
 from grader.gradebook import Gradebook, Row
-from grader.report import RENDERERS, SUFFIXES
+from grader.report import NOTEBOOK_RENDERERS, RENDERERS, SUFFIXES, render
 from grader.results import GradeResult, result_from_dict
 from grader.students import Roster
 from grader.summary import summarize, to_markdown
@@ -141,12 +141,14 @@ def report_folder(student: str) -> str:
     return f"{safe}-{digest[:8]}"
 
 
-def render_all(result: GradeResult) -> dict[str, str]:
-    """The result in every report format; a writer that fails says so in its file instead."""
+def render_all(result: GradeResult, notebook: bytes | None = None) -> dict[str, str]:
+    """The result in every report format, and in the notebook formats when the submitted
+    `notebook`'s bytes are given; a writer that fails says so in its file instead."""
     texts = {}
-    for fmt, render in RENDERERS.items():
+    shown = [fmt for fmt in NOTEBOOK_RENDERERS if fmt in SUFFIXES] if notebook is not None else []
+    for fmt in [*RENDERERS, *shown]:
         try:
-            texts[fmt] = render(result)
+            texts[fmt] = render(result, fmt, notebook or b"")
         except Exception as exc:  # one writer's bug must not cost the student the others
             texts[fmt] = f"this report could not be rendered ({type(exc).__name__}: {exc})\n"
     return texts

@@ -28,10 +28,18 @@ from grader.results import GradeResult
 if TYPE_CHECKING:
     from grader.sandbox.client import Sandbox
 
-__all__ = ["JUPYTER_HINT", "VSCODE_HINT", "SelfCheck", "check_notebook", "find_notebook"]
+__all__ = [
+    "JUPYTER_HINT",
+    "SELFCHECK_METADATA",
+    "VSCODE_HINT",
+    "SelfCheck",
+    "check_notebook",
+    "find_notebook",
+]
 
 VSCODE_HINT = "__vsc_ipynb_file__"  # set in the kernel's namespace by VS Code's Jupyter extension
 JUPYTER_HINT = "JPY_SESSION_NAME"  # set in the kernel's environment by Jupyter Server 2
+SELFCHECK_METADATA = "rnn_grader_selfcheck"  # output metadata key: {"score": [points, max]}
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -59,6 +67,14 @@ class SelfCheck:
             problem = html.escape(self.problem or "nothing was graded")
             return f'{header}<p style="color:#cf222e"><strong>{problem}</strong></p>'
         return header + "\n" + jupyter.render(self.result)
+
+    def _repr_mimebundle_(
+        self, include: object = None, exclude: object = None
+    ) -> tuple[dict[str, str], dict[str, object]]:
+        """HTML and text, plus the score as metadata: `assign` reads it to know the check passed."""
+        score = None if self.result is None else [self.result.score, self.result.max_score]
+        data = {"text/html": self._repr_html_(), "text/plain": str(self)}
+        return data, {SELFCHECK_METADATA: {"score": score}}
 
     def __str__(self) -> str:
         if self.result is None:

@@ -105,16 +105,18 @@ def _identity(grader: Grader) -> dict[str, Any]:
 
 def _answer(grader: Grader, job: dict[str, Any]) -> dict[str, Any]:
     name = str(job["name"])
+    data: bytes | None = None
     try:
         if job.get("unreadable"):
             result = unreadable(grader, name, str(job["unreadable"]))
         else:
-            result = _grade(grader, base64.b64decode(job["data"]), name)
+            data = base64.b64decode(job["data"])
+            result = _grade(grader, data, name)
     except Exception as exc:  # a grader bug costs this submission, not the worker
         return {"type": "error", "id": job["id"], "error": f"{type(exc).__name__}: {exc}"}
     from grader.exports import render_all
 
-    reports = render_all(result) if job.get("render") else {}
+    reports = render_all(result, data) if job.get("render") else {}
     return {"type": "result", "id": job["id"], "result": result.to_dict(), "reports": reports}
 
 

@@ -12,7 +12,8 @@ from report_samples import GOLDEN_SAMPLES, HOSTILE, hostile, mixed, ungradable
 
 from grader.catalog import CATALOG
 from grader.errors import UsageError
-from grader.report import RENDERERS, SUFFIXES, render
+from grader.report import FORMATS as ALL_FORMATS
+from grader.report import NOTEBOOK_RENDERERS, RENDERERS, SUFFIXES, render
 from grader.report import text as text_writer
 from grader.results import GradeResult, Outcome, result_from_dict
 
@@ -33,7 +34,8 @@ def test_output_matches_golden(sample: str, fmt: str, update_goldens: bool) -> N
 
 def test_registry_has_the_documented_formats() -> None:
     assert set(RENDERERS) == {"text", "json", "gradescope", "junit", "markdown", "html"}
-    assert set(SUFFIXES) == set(RENDERERS)
+    assert set(NOTEBOOK_RENDERERS) == {"github", "notebook", "notebook-html"}
+    assert set(SUFFIXES) == set(ALL_FORMATS) - {"github"}  # annotations are printed, not filed
 
 
 def test_unknown_format_is_a_usage_error() -> None:

@@ -1,7 +1,9 @@
 """Report writers: one module per format, each a pure `render(GradeResult) -> str`.
 
 Writers are peers fed the same result; none reads another's output and each escapes for its own
-format. The CLI picks one by name from `RENDERERS` and decides where the text goes.
+format. The CLI picks one by name from `RENDERERS` and decides where the text goes. Formats
+that show the submitted notebook itself (`github` points into it; `notebook` and `notebook-html`
+return it with feedback cells) are in `NOTEBOOK_RENDERERS` and also take the notebook's bytes.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from grader.errors import UsageError
-from grader.report import canonical, gradescope, html, junit, markdown, text
+from grader.report import canonical, github, gradescope, html, junit, markdown, notebook, text
 from grader.results import GradeResult
 
-__all__ = ["RENDERERS", "SUFFIXES", "Renderer", "render"]
+__all__ = ["FORMATS", "NOTEBOOK_RENDERERS", "RENDERERS", "SUFFIXES", "Renderer", "render"]
 
 Renderer = Callable[[GradeResult], str]
+NotebookRenderer = Callable[[GradeResult, bytes], str]
 
 RENDERERS: dict[str, Renderer] = {
     "text": text.render,
@@ -25,6 +28,13 @@ RENDERERS: dict[str, Renderer] = {
     "html": html.render,
 }
 
+NOTEBOOK_RENDERERS: dict[str, NotebookRenderer] = {
+    "github": github.render,
+    "notebook": notebook.render,
+    "notebook-html": lambda result, data: _notebook_html(result, data),
+}
+FORMATS = (*RENDERERS, *NOTEBOOK_RENDERERS)
+
 # File name endings for each format, e.g. for `batch` output or golden files.
 SUFFIXES: dict[str, str] = {
     "text": ".txt",
@@ -33,14 +43,25 @@ SUFFIXES: dict[str, str] = {
     "junit": ".xml",
     "markdown": ".md",
     "html": ".html",
+    "notebook": ".feedback.ipynb",
+    "notebook-html": ".feedback.html",
 }
 
 
-def render(result: GradeResult, fmt: str) -> str:
-    """`result` rendered in format `fmt`; UsageError names the known formats otherwise."""
+def render(result: GradeResult, fmt: str, notebook: bytes = b"") -> str:
+    """`result` rendered in format `fmt` (`notebook`: the submitted file's bytes, for the formats
+    that show it); UsageError names the known formats otherwise."""
+    if fmt in NOTEBOOK_RENDERERS:
+        return NOTEBOOK_RENDERERS[fmt](result, notebook)
     try:
         writer = RENDERERS[fmt]
     except KeyError:
-        known = ", ".join(RENDERERS)
+        known = ", ".join(FORMATS)
         raise UsageError(f"unknown report format {fmt!r}; choose one of {known}") from None
     return writer(result)
+
+
+def _notebook_html(result: GradeResult, data: bytes) -> str:
+    from grader.report import notebook_html  # nbconvert's HTML stack: imported only when asked
+
+    return notebook_html.render(result, data)

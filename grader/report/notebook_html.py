@@ -1,0 +1,73 @@
+"""The feedback notebook rendered by nbconvert as one self-contained HTML page, to return through
+any LMS. Everything the student wrote (markdown, outputs) passes an allow-list sanitiser: no
+script, style, frame, form or event handler survives, links are http(s)/mailto only, and images
+only inline `data:image/` ones (the plots are cell attachments, which nbconvert inlines). Local
+images are never embedded, so a student's `![](/etc/passwd)` stays a dead link.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+import bleach
+from nbconvert import HTMLExporter
+
+from grader.report.notebook import feedback_notebook
+from grader.results import GradeResult
+
+__all__ = ["render", "sanitize"]
+
+# The lab template loads MathJax and require.js from a CDN; a returned page must work offline
+# and run nothing, so every <script> element is dropped (the page needs none to display).
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.DOTALL | re.IGNORECASE)
+# What markdown, code highlighting and plain outputs produce; nothing that runs or loads.
+_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "small", "span",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+})  # fmt: skip
+_PLAIN = frozenset({"class", "id", "title", "align", "colspan", "rowspan"})
+
+
+def render(result: GradeResult, notebook: bytes) -> str:
+    """The student's notebook with feedback cells, as an HTML document."""
+    try:
+        page, _ = _exporter().from_notebook_node(feedback_notebook(result, notebook))
+    except Exception:  # nbconvert choked on the student's cells: show the feedback alone
+        page, _ = _exporter().from_notebook_node(feedback_notebook(result, b""))
+    return _SCRIPT.sub("", page)
+
+
+def _attribute(tag: str, name: str, value: str) -> bool:
+    if name in _PLAIN:
+        return True
+    if tag == "a" and name == "href":
+        return value.startswith(("https://", "http://", "mailto:", "#"))
+    if tag == "img" and name in ("src", "alt"):
+        return name == "alt" or value.startswith("data:image/")
+    return False
+
+
+@functools.lru_cache(maxsize=4096)  # a class's notebooks share most of their cells
+def sanitize(fragment: str | bytes) -> str:
+    """An HTML fragment with only inert tags and attributes left."""
+    text = fragment.decode("utf-8", "replace") if isinstance(fragment, bytes) else str(fragment)
+    cleaner = bleach.Cleaner(tags=_TAGS, attributes=_attribute, protocols={"http", "https",
+                             "mailto", "data"}, strip=True, strip_comments=True)  # fmt: skip
+    return str(cleaner.clean(text))
+
+
+@functools.cache
+def _exporter() -> HTMLExporter:
+    """One exporter per process: its templates load once."""
+    quiet = logging.getLogger("grader.nbconvert")
+    quiet.setLevel(logging.ERROR)  # its notes (e.g. images without alt text) are not ours to show
+    return HTMLExporter(  # type: ignore[no-untyped-call]
+        template_name="lab",
+        sanitize_html=True,
+        embed_images=False,
+        filters={"clean_html": sanitize},
+        log=quiet,
+    )
