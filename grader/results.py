@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields, is_dataclass
+import numbers
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from grader.settings import SCHEMA_VERSION
+
+# What a stored result keeps of unbounded data (a 250,000-step output once made a 26 MB row).
+MESSAGE_KEPT = 4_000  # characters of a check message or of the ungradable reason
+TEXT_KEPT = 2_000  # characters of any other string in details or problems
+OUTPUT_KEPT = 20_000  # characters of captured output
+ITEMS_KEPT = 64  # items of any list in details (steps, units, notes)
+KEYS_KEPT = 32  # entries of any mapping in details
+DEPTH_KEPT = 4  # nesting of details; deeper values become their (bounded) text
+PROBLEMS_KEPT = 100  # notebook problems
+_NOTE_CHARS = 40  # room for the "... [N more characters]" note, so cutting twice changes nothing
 
 
 class Outcome(enum.StrEnum):
@@ -94,8 +105,8 @@ class GradeResult:
         return self.ungradable is None and all(c.outcome is Outcome.PASSED for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        """The canonical JSON form (see DESIGN.md §6)."""
-        data = _plain(self)
+        """The canonical JSON form (see DESIGN.md §6), bounded in size whatever the input."""
+        data = _plain(bounded(self))
         data["score"] = self.score
         data["max_score"] = self.max_score
         ordered = {
@@ -125,6 +136,62 @@ def result_from_dict(data: dict[str, Any]) -> GradeResult:
         output=data.get("output", ""),
         duration=data.get("duration", 0.0),
         schema_version=data.get("schema_version", SCHEMA_VERSION),
+    )
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how many were dropped; a cut text stays as is."""
+    if len(text) <= limit + _NOTE_CHARS:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters]"
+
+
+def bound(value: Any, depth: int = 0) -> Any:
+    """A detail value with every string, list, mapping and nesting level cut to a fixed size;
+    a cut list ends in a "... and K more" string."""
+    if isinstance(value, str):
+        return cap(value, TEXT_KEPT)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"(an integer of {value.bit_length():,} bits)"  # str() of one can take forever
+    if value is None or isinstance(value, numbers.Number):
+        return value
+    if depth >= DEPTH_KEPT:
+        return cap(str(value), TEXT_KEPT)
+    if isinstance(value, dict):
+        items = list(value.items())[:KEYS_KEPT]
+        return {cap(str(key), 100): bound(item, depth + 1) for key, item in items}
+    if isinstance(value, list | tuple):
+        shown = value if len(value) <= ITEMS_KEPT + 1 else value[:ITEMS_KEPT]
+        kept = [bound(item, depth + 1) for item in shown]
+        if len(value) > ITEMS_KEPT + 1:  # + 1: a list cut before, with its note, stays as it is
+            kept.append(f"... and {len(value) - ITEMS_KEPT:,} more")
+        return type(value)(kept)
+    return cap(str(value), TEXT_KEPT)
+
+
+def bounded_check(check: CheckResult) -> CheckResult:
+    """`check` with its message and details bounded."""
+    return replace(
+        check, message=cap(check.message, MESSAGE_KEPT), details=bound(dict(check.details))
+    )
+
+
+def bounded(result: GradeResult) -> GradeResult:
+    """`result` with every unbounded part cut to a fixed size (idempotent)."""
+    kept = result.problems
+    if len(kept) > PROBLEMS_KEPT + 1:
+        kept = kept[:PROBLEMS_KEPT]
+    problems = tuple(replace(p, message=cap(p.message, TEXT_KEPT)) for p in kept)
+    if len(result.problems) > len(kept):
+        more = len(result.problems) - PROBLEMS_KEPT
+        problems += (Problem(message=f"... and {more:,} more problems"),)
+    reason = result.ungradable
+    return replace(
+        result,
+        checks=tuple(bounded_check(c) for c in result.checks),
+        problems=problems,
+        ungradable=None if reason is None else cap(reason, MESSAGE_KEPT),
+        output=cap(result.output, OUTPUT_KEPT),
     )
 
 

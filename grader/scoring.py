@@ -6,7 +6,7 @@ import time
 
 from grader.catalog import CATALOG
 from grader.checks import CHECKS, Context
-from grader.results import CheckResult, Outcome
+from grader.results import CheckResult, Outcome, bounded_check
 
 
 def score(context: Context) -> tuple[CheckResult, ...]:
@@ -19,7 +19,7 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
     try:
         verdict = CHECKS[check_id](context)
     except Exception as exc:  # a grader bug must cost one check, not the report
-        return CheckResult(
+        failure = CheckResult(
             id=check_id,
             points=0.0,
             max_points=points,
@@ -29,8 +29,9 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
             details={"internal": True},
             duration=time.perf_counter() - began,
         )
+        return bounded_check(failure)
     fraction = min(max(verdict.fraction, 0.0), 1.0)
-    return CheckResult(
+    check = CheckResult(
         id=check_id,
         points=round(points * fraction, 4),
         max_points=points,
@@ -39,6 +40,7 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
         details=verdict.details,
         duration=round(time.perf_counter() - began, 6),
     )
+    return bounded_check(check)  # a 250,000-step output must not make a 26 MB result
 
 
 def ungradable(reason: str) -> tuple[CheckResult, ...]:

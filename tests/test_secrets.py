@@ -1,0 +1,122 @@
+"""The grading secret stays secret: hidden cases need all of it, and reports never carry them."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from fixtures.submissions import correct_cells, notebook
+
+from grader.cases import full_cases
+from grader.grading import GradeOptions, Grader
+from grader.report import RENDERERS, github, render
+from grader.results import GradeResult
+from grader.sandbox.client import Sandbox
+from grader.settings import seed_from_text
+
+SECRET = "correct horse battery staple, and then some"
+
+
+def _hidden_inputs(seed: int) -> list[torch.Tensor]:
+    return [case.x for case in full_cases(seed).forward if not case.public]
+
+
+def _same_cases(first: int, second: int) -> bool:
+    a, b = _hidden_inputs(first), _hidden_inputs(second)
+    return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("bits", [32, 63, 64, 128])
+def test_secrets_that_share_their_low_bits_give_different_hidden_cases(bits: int) -> None:
+    low = seed_from_text(SECRET) % 2**bits
+    assert not _same_cases(low, low + 2**bits)
+    assert full_cases(low).id != full_cases(low + 2**bits).id
+
+
+def test_every_character_of_the_secret_changes_the_hidden_cases() -> None:
+    # A long numeric secret too: only its low 63 bits used to count, so its first digits did not.
+    for secret in (SECRET, "7" * 250, "1" + "0" * 150):
+        seed = seed_from_text(secret)
+        for position in range(0, len(secret), 7):
+            changed = secret[:position] + chr(ord(secret[position]) ^ 1) + secret[position + 1 :]
+            assert not _same_cases(seed, seed_from_text(changed)), (secret[:20], position)
+
+
+def test_secret_text_of_any_length_or_alphabet_is_accepted() -> None:
+    for secret in ("x", "9" * 5_000, "ünïcödé \udcff секрет", "a" * 100_000):
+        seed = seed_from_text(secret)
+        assert seed == seed_from_text(f"  {secret}\n")  # a seed file's newline does not count
+        assert full_cases(seed).id == full_cases(seed).id
+
+
+# --- hidden inputs never reach what a student sees ------------------------------------------
+
+# Student code that smuggles its input out through every text channel it controls: exception
+# messages, a made-up exception class, printed output, a made-up returned type, a fake location.
+# rnn_forward is right on the public shapes, so the first failure a report quotes is a hidden one.
+SMUGGLER = {
+    "rnn_forward": """\
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    print("x is", x.tolist(), "code", _code(x))
+    if tuple(x.shape) in {(1, 5, 1), (2, 3, 2), (3, 4, 3), (1, 6, 1)}:
+        h, states = h0, []
+        for t in range(x.shape[1]):
+            h = torch.tanh(x[:, t] @ W_xh + h @ W_hh + b_h)
+            states.append(h)
+        return torch.stack(states, dim=1), h
+    raise ValueError(f"{x.tolist()} code {_code(x)}")
+
+
+def _code(x):
+    return "Q" + "".join(f"{int(abs(v) * 1e6) % 1000000:06d}" for v in x.flatten()[:3].tolist())
+""",
+    "rnn_forward_fused": """\
+def rnn_forward_fused(x, h0, W_xh, W_hh, b_h):
+    raise type(_code(x), (Exception,), {})("see my name")
+""",
+    "to_nn_rnn": """\
+def to_nn_rnn(W_xh, W_hh, b_h):
+    code = "Q" + "".join(f"{int(abs(v) * 1e6) % 1000000:06d}" for v in W_xh.flatten()[:3].tolist())
+    exec(compile("\\n" * 40 + f"raise KeyError({code!r})", f"<cell {code[1:9]}>", "exec"))
+""",
+    "init_weights": """\
+def init_weights(input_size, hidden_size, seed=0):
+    return type("S" + str(seed), (), {})()
+""",
+}
+
+
+def _codes(tensor: torch.Tensor) -> set[str]:
+    """How the smuggler spells a tensor: its digit code and the repr of its first value."""
+    values = tensor.flatten()[:3].tolist()
+    digits = "".join(f"{int(abs(v) * 1e6) % 1000000:06d}" for v in values)
+    return {digits, digits[:8], repr(values[0])}
+
+
+@pytest.fixture(scope="module")
+def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], set[str]]:
+    options = GradeOptions(grading_seed=seed_from_text(SECRET))
+    with Grader(options, sandbox) as grader:
+        result = grader.grade_bytes(notebook(correct_cells(**SMUGGLER)), name="smuggler.ipynb")
+        hidden, public = set(), set()
+        for case in grader.cases.forward:
+            for tensor in (case.x, case.W_xh):
+                (public if case.public else hidden).update(_codes(tensor))
+        hidden |= {f"S{size[2]}" for size in grader.cases.weight_sizes[3:]}
+    return result, hidden, public
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
+@pytest.mark.parametrize("fmt", [*sorted(RENDERERS), "github"])
+def test_hidden_inputs_never_reach_a_report_when_the_student_prints_or_raises_them(
+    fmt: str, smuggled: tuple[GradeResult, set[str], set[str]]
+) -> None:
+    result, hidden, public = smuggled
+    rendered = github.render(result) if fmt == "github" else render(result, fmt)
+    leaked = sorted(code for code in hidden if code in rendered)
+    assert not leaked, f"{fmt} report quotes hidden inputs: {leaked[:3]}"
+    if fmt == "json":
+        # Public calls keep their messages: the withholding is about hidden cases only.
+        assert any(code in rendered for code in public)
+        assert "withheld" in rendered
