@@ -13,11 +13,14 @@ from typing import Any
 
 from grader.catalog import CATALOG
 from grader.gradebook import Row
+from grader.report.inert import inert, md_code
 from grader.students import Roster
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
 TOP_FAILURES = 10  # most common failure messages listed
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
+_FIGURE = re.compile(r"[0-9][0-9.%/ -]{0,40}")  # "50%", "0-10", "8.5/10": nothing Markdown reads
+_CHECK_IDS = frozenset(spec.id for spec in CATALOG)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 
 
@@ -171,11 +174,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    """Markdown table cells: one line, pipes and HTML escaped, long text cut."""
-    text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("|", "\\|")
-    return text if len(text) <= 300 else text[:297] + "..."
+    """Markdown table cells: numbers as they are, text inert in a code span (no live links)."""
+    if isinstance(value, int | float) or _FIGURE.fullmatch(str(value)) or value in _CHECK_IDS:
+        return str(value)
+    return md_code(inert(" ".join(str(value).split()), 300, 1), table=True)
 
 
 def _problems(roster: Roster | None) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from grader.catalog import CATALOG, SPECS
 from grader.report.canonical import strict_json
-from grader.report.inert import inert
+from grader.report.inert import inert, json_safe
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
@@ -45,7 +45,7 @@ def render(result: GradeResult) -> str:
         "tests": [_test(check, index) for index, check in enumerate(result.checks)],
         "extra_data": _extra_data(result),
     }
-    return json.dumps(strict_json(document), indent=2, allow_nan=False) + "\n"
+    return json_safe(json.dumps(strict_json(document), indent=2, allow_nan=False)) + "\n"
 
 
 def _test(check: CheckResult, index: int) -> dict[str, Any]:

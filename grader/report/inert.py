@@ -15,7 +15,17 @@ import re
 
 from grader.results import cap
 
-__all__ = ["TEXT_CHARS", "TEXT_LINES", "cap", "cap_lines", "clean", "inert", "md_code"]
+__all__ = [
+    "TEXT_CHARS",
+    "TEXT_LINES",
+    "cap",
+    "cap_lines",
+    "clean",
+    "inert",
+    "json_safe",
+    "md_code",
+    "neutralise",
+]
 
 TEXT_CHARS = 2_000  # characters kept of one piece of student text
 TEXT_LINES = 40  # lines kept of one piece of student text
@@ -59,9 +69,16 @@ def _escape_char(ch: str) -> str:
 
 
 def neutralise(text: str) -> str:
-    """Break workflow commands: `::` opening a line becomes `: :`, `##[` becomes `## [`."""
-    text = _LEGACY_COMMAND.sub(r"#\1#\2 [", text)
-    return _LINE_COMMAND.sub(r"\1: \2:", text)
+    """Break workflow commands with a backslash, which no runner skips: `::` opening a line
+    becomes `:\\:`, `##[` anywhere becomes `##\\[`."""
+    text = _LEGACY_COMMAND.sub(r"#\1#\2\\[", text)
+    return _LINE_COMMAND.sub(r"\1:\2\\:", text)
+
+
+def json_safe(document: str) -> str:
+    """A JSON document with each `##[` in its strings written `##\\u005b`: the same data, but no
+    legacy workflow command when CI prints the file (newlines are already escaped in JSON)."""
+    return _LEGACY_COMMAND.sub(r"#\1#\2\\u005b", document)
 
 
 def md_code(text: str, *, table: bool = False) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from grader.report.inert import inert, neutralise
-from grader.results import CheckResult, GradeResult, Outcome, Problem
+from grader.results import CheckResult, GradeResult, Outcome, Problem, bound
 
 MESSAGE_CHARS = 2_000  # longest message kept: a student's exception text can be huge
 VALUE_CHARS = 300  # longest rendering of one detail value
@@ -79,7 +79,7 @@ def detail_items(check: CheckResult) -> list[tuple[str, str]]:
     """(label, value) pairs worth showing, in the check's own order, the hint last."""
     items = [
         (truncate(str(key), LABEL_CHARS).replace("_", " "), fmt_value(value))
-        for key, value in check.details.items()
+        for key, value in bound(check.details).items()  # a result built by hand may be huge
         if key != "hint" and key not in PLOT_ONLY and value is not None
     ][:MAX_DETAILS]
     hint = check.details.get("hint")
