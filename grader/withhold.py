@@ -1,12 +1,13 @@
-"""Hidden cases stay hidden: student-controlled text from hidden calls never reaches a report.
+"""Hidden cases stay hidden: no student-controlled text of a grade that ran them reaches a report.
 
 A student's function sees the hidden inputs, so any text it controls that comes back could carry
 them out: exception messages and tracebacks, the cell and line it claims to fail at (code compiled
 under a made-up `<cell N>` name), the names of the types it returns, an `nn.Module`'s settings and
-parameter names, and whatever it prints (output is one stream, and the notebook's top-level code
-can reach the inputs in memory too). `withhold_hidden` replaces all of that for hidden calls,
-once, between the sandbox's reply and the checks, so no check and no writer can quote it. Public
-calls keep everything: their inputs are public anyway.
+parameter names, and whatever it prints. Public calls are no safer once hidden ones exist: every
+call's inputs sit in the same child process (a public call found them with `gc.get_objects()`),
+and a hidden call can leave them in a global for a later public one. So when a grade runs hidden
+cases, `withhold_hidden` replaces all of that for every call, once, between the sandbox's reply and
+the checks, so no check and no writer can quote it. The self-check (public cases only) keeps it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from grader.results import Problem
 
 __all__ = ["WITHHELD", "withhold_hidden"]
 
-WITHHELD = "(message withheld: hidden case)"
+WITHHELD = "(message withheld: hidden cases were run; the self-check shows it)"
 OUTPUT_WITHHELD = (
     "(output withheld: hidden cases were run, and what the code prints could reveal them;"
     " the self-check shows it)\n"
@@ -49,10 +50,10 @@ _SETTINGS = frozenset({"tanh", "relu"})  # the only string settings an nn.RNN ca
 
 
 def withhold_hidden(observations: Observations) -> Observations:
-    """`observations` with hidden calls' student text replaced; unchanged without hidden calls."""
+    """`observations` with all student text replaced when any call was hidden; else unchanged."""
     if all(obs.call.public for obs in observations.calls):
         return observations
-    calls = tuple(obs if obs.call.public else _withhold(obs) for obs in observations.calls)
+    calls = tuple(_withhold(obs) for obs in observations.calls)
     grouped: dict[str, list[Observation]] = {}
     for obs in calls:
         grouped.setdefault(obs.call.function, []).append(obs)
@@ -117,7 +118,7 @@ def _module(info: ModuleInfo) -> ModuleInfo:
 
 
 def _type_name(name: str) -> str:
-    return name if name in _known_types() else "(a type withheld: hidden case)"
+    return name if name in _known_types() else "(a type, name withheld: hidden cases were run)"
 
 
 @functools.cache

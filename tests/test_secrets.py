@@ -72,8 +72,14 @@ def _code(x):
     return "Q" + "".join(f"{int(abs(v) * 1e6) % 1000000:06d}" for v in x.flatten()[:3].tolist())
 """,
     "rnn_forward_fused": """\
+SEEN = []
+
+
 def rnn_forward_fused(x, h0, W_xh, W_hh, b_h):
-    raise type(_code(x), (Exception,), {})("see my name")
+    # Its public calls come after rnn_forward's hidden ones, which live on in the same process.
+    import gc
+    SEEN.extend(_code(t) for t in gc.get_objects() if isinstance(t, torch.Tensor) and t.dim() == 3)
+    raise type(_code(x), (Exception,), {})("seen " + " ".join(SEEN))
 """,
     "to_nn_rnn": """\
 def to_nn_rnn(W_xh, W_hh, b_h):
@@ -95,28 +101,62 @@ def _codes(tensor: torch.Tensor) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], set[str]]:
+def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], GradeResult]:
+    """The smuggler graded with hidden cases (and the codes of those), and by the self-check."""
+    submission = notebook(correct_cells(**SMUGGLER))
+    with Grader(GradeOptions(public_only=True), sandbox) as grader:
+        self_check = grader.grade_bytes(submission, name="smuggler.ipynb")
     options = GradeOptions(grading_seed=seed_from_text(SECRET))
     with Grader(options, sandbox) as grader:
-        result = grader.grade_bytes(notebook(correct_cells(**SMUGGLER)), name="smuggler.ipynb")
-        hidden, public = set(), set()
+        result = grader.grade_bytes(submission, name="smuggler.ipynb")
+        hidden = set()
         for case in grader.cases.forward:
-            for tensor in (case.x, case.W_xh):
-                (public if case.public else hidden).update(_codes(tensor))
+            if not case.public:
+                hidden |= _codes(case.x) | _codes(case.W_xh)
         hidden |= {f"S{size[2]}" for size in grader.cases.weight_sizes[3:]}
-    return result, hidden, public
+    return result, hidden, self_check
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
 @pytest.mark.parametrize("fmt", [*sorted(RENDERERS), "github"])
 def test_hidden_inputs_never_reach_a_report_when_the_student_prints_or_raises_them(
-    fmt: str, smuggled: tuple[GradeResult, set[str], set[str]]
+    fmt: str, smuggled: tuple[GradeResult, set[str], GradeResult]
 ) -> None:
-    result, hidden, public = smuggled
+    result, hidden, self_check = smuggled
     rendered = github.render(result) if fmt == "github" else render(result, fmt)
     leaked = sorted(code for code in hidden if code in rendered)
     assert not leaked, f"{fmt} report quotes hidden inputs: {leaked[:3]}"
-    if fmt == "json":
-        # Public calls keep their messages: the withholding is about hidden cases only.
-        assert any(code in rendered for code in public)
-        assert "withheld" in rendered
+    assert "withheld" in rendered
+    # The self-check runs public cases only: there the student sees their own messages and prints.
+    shown = github.render(self_check) if fmt == "github" else render(self_check, fmt)
+    assert "withheld" not in shown and "seen Q" in shown
+
+
+HALVED = {
+    "rnn_forward": """\
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ W_xh + h @ W_hh + b_h)
+        states.append(h / 2)
+    return torch.stack(states, dim=1), h / 2
+""",
+}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
+def test_a_grade_with_hidden_cases_lists_none_of_the_students_output_values(
+    sandbox: Sandbox,
+) -> None:
+    # A public call's output could spell hidden inputs it found in memory, so only the self-check
+    # plots the student's hidden states.
+    submission = notebook(correct_cells(**HALVED))
+    listed = {}
+    for public_only in (True, False):
+        options = GradeOptions(public_only=public_only, grading_seed=seed_from_text(SECRET))
+        with Grader(options, sandbox) as grader:
+            result = grader.grade_bytes(submission, name="halved.ipynb")
+        values = next(c for c in result.checks if c.id == "rnn_forward.values")
+        listed[public_only] = {"actual", "trajectory"} & set(values.details)
+        assert ("<figure" in render(result, "html")) is public_only
+    assert listed == {True: {"actual", "trajectory"}, False: set()}
