@@ -71,14 +71,15 @@ def _escape_char(ch: str) -> str:
 def neutralise(text: str) -> str:
     """Break workflow commands with a backslash, which no runner skips: `::` opening a line
     becomes `:\\:`, `##[` anywhere becomes `##\\[`."""
-    text = _LEGACY_COMMAND.sub(r"#\1#\2\\[", text)
-    return _LINE_COMMAND.sub(r"\1:\2\\:", text)
+    if "#" in text:  # the checks first: most text has neither, and regular expressions cost
+        text = _LEGACY_COMMAND.sub(r"#\1#\2\\[", text)
+    return _LINE_COMMAND.sub(r"\1:\2\\:", text) if ":" in text else text
 
 
 def json_safe(document: str) -> str:
     """A JSON document with each `##[` in its strings written `##\\u005b`: the same data, but no
     legacy workflow command when CI prints the file (newlines are already escaped in JSON)."""
-    return _LEGACY_COMMAND.sub(r"#\1#\2\\u005b", document)
+    return _LEGACY_COMMAND.sub(r"#\1#\2\\u005b", document) if "#" in document else document
 
 
 def md_code(text: str, *, table: bool = False) -> str:
