@@ -1,11 +1,16 @@
 """Seeded inputs: the public cases students see and the hidden ones derived from a grading seed.
 
-Cases never come from files a student could read; each is a pure function of a seed.
+Cases never come from files a student could read; each is a pure function of a seed. Each hidden
+case draws from its own generator, seeded by HMAC-SHA-256 of the whole grading seed and the case's
+name: torch's CPU generator keeps only 32 bits of a seed, so one shared generator let anyone who
+saw a hidden input brute-force it and predict every other case. Now recovering one case's
+generator seed reveals neither the secret nor any other case.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +22,7 @@ __all__ = [
     "CaseSet",
     "ForwardCase",
     "course_case",
+    "derived_seed",
     "full_cases",
     "public_cases",
     "random_case",
@@ -102,6 +108,9 @@ def random_case(
     )
 
 
+# How many init_hidden sizes and init_weights calls lead every case set as its public part.
+PUBLIC_HIDDEN_SIZES = 3
+PUBLIC_WEIGHT_SIZES = 3
 PUBLIC_DIMS: tuple[tuple[int, int, int, int], ...] = ((2, 3, 2, 3), (3, 4, 3, 2), (1, 6, 1, 5))
 # Shapes every hidden set holds, so transposition, batch and length bugs always show.
 HIDDEN_DIMS: tuple[tuple[int, int, int, int], ...] = ((3, 7, 2, 5), (4, 12, 5, 8), (2, 1, 3, 2))
@@ -129,14 +138,13 @@ def public_cases() -> CaseSet:
 
 
 def full_cases(grading_seed: int) -> CaseSet:
-    """Public cases plus hidden ones derived from the grading seed."""
+    """Public cases plus hidden ones derived from every bit of the grading seed."""
     public = public_cases()
-    generator = torch.Generator().manual_seed(grading_seed)
     hidden = [
-        random_case(f"hidden-{i}", dims, dtype, generator)
-        for i, (dims, dtype) in enumerate(_hidden_plan(generator), start=1)
+        random_case(name, dims, dtype, _generator(grading_seed, name))
+        for name, dims, dtype in _hidden_plan(grading_seed)
     ]
-    seeds = torch.randint(0, 2**31 - 1, (3,), generator=generator).tolist()
+    seeds = [derived_seed(grading_seed, f"init_weights-{i}") % (2**31 - 1) for i in range(1, 4)]
     return CaseSet(
         name="full",
         hidden_sizes=(*public.hidden_sizes, (4, 8), (1, 1)),
@@ -146,16 +154,33 @@ def full_cases(grading_seed: int) -> CaseSet:
     )
 
 
-def _hidden_plan(
-    generator: torch.Generator,
-) -> Iterator[tuple[tuple[int, int, int, int], torch.dtype]]:
-    def pick(low: int, high: int) -> int:
-        return int(torch.randint(low, high + 1, (1,), generator=generator))
+def derived_seed(grading_seed: int, purpose: str) -> int:
+    """A 64-bit seed for one use (`purpose`), as HMAC-SHA-256 keyed by the whole grading seed."""
+    key = str(grading_seed).encode("ascii")  # every digit of an integer of any size
+    digest = hmac.new(key, purpose.encode("utf-8"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big")
 
+
+def _generator(grading_seed: int, purpose: str) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(grading_seed, purpose))
+
+
+def _hidden_plan(grading_seed: int) -> Iterator[tuple[str, tuple[int, int, int, int], torch.dtype]]:
+    """(name, dims, dtype) of each hidden case; random sizes come from the case's own seed."""
     dtypes = (torch.float32, torch.float64)
     for index in range(HIDDEN_CASE_COUNT):
+        name = f"hidden-{index + 1}"
         if index < len(HIDDEN_DIMS):
             dims = HIDDEN_DIMS[index]
         else:
-            dims = (pick(1, 4), pick(1, 12), pick(1, 5), pick(1, 8))
-        yield dims, dtypes[index % 2]
+            dims = _random_dims(_generator(grading_seed, f"{name}-dims"))
+        yield name, dims, dtypes[index % 2]
+
+
+def _random_dims(generator: torch.Generator) -> tuple[int, int, int, int]:
+    """(batch 1-4, seq 1-12, input 1-5, hidden 1-8), as DESIGN.md §4 asks."""
+
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (1,), generator=generator))
+
+    return pick(1, 4), pick(1, 12), pick(1, 5), pick(1, 8)

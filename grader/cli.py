@@ -293,8 +293,8 @@ def _seed(args: argparse.Namespace, public: bool) -> int:
         return DEFAULT_GRADING_SEED  # unused: public cases derive from the public seed only
     if getattr(args, "seed_file", None) is not None:
         try:
-            return seed_from_text(args.seed_file.read_text())
-        except OSError as exc:
+            return seed_from_text(args.seed_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:  # as the Gradescope bundle: text, UTF-8
             raise UsageError(f"cannot read the seed file: {exc}") from exc
     text = os.environ.get(SEED_VARIABLE)
     return seed_from_text(text) if text else DEFAULT_GRADING_SEED
@@ -310,10 +310,6 @@ def _rendered(result: GradeResult, fmt: str, notebook: Path) -> str:
     """`result` in format `fmt`; `notebook` is read for the github format's line numbers."""
     from grader.report import NOTEBOOK_RENDERERS, render
 
-    if fmt == "classroom":
-        from grader import classroom
-
-        return classroom.render(result)
     data = b""
     if fmt in NOTEBOOK_RENDERERS:
         try:

@@ -146,7 +146,7 @@ def render_all(result: GradeResult, notebook: bytes | None = None) -> dict[str, 
     `notebook`'s bytes are given; a writer that fails says so in its file instead."""
     texts = {}
     shown = [fmt for fmt in NOTEBOOK_RENDERERS if fmt in SUFFIXES] if notebook is not None else []
-    for fmt in [*RENDERERS, *shown]:
+    for fmt in [*(fmt for fmt in RENDERERS if fmt in SUFFIXES), *shown]:
         try:
             texts[fmt] = render(result, fmt, notebook or b"")
         except Exception as exc:  # one writer's bug must not cost the student the others

@@ -21,6 +21,7 @@ from grader.results import Environment, GradeResult, SubmissionInfo
 from grader.sandbox.client import Sandbox
 from grader.scoring import score, ungradable
 from grader.settings import DEFAULT_GRADING_SEED, DEFAULT_LIMITS, MAX_NOTEBOOK_BYTES, Limits
+from grader.withhold import withhold_hidden
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +86,7 @@ class Grader:
         reply = self.sandbox.run(job) if job.calls else {}
         observations = observe(self.planned, reply, missing=extracted.missing,
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
+        observations = withhold_hidden(observations)  # no student text of hidden calls past here
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
                           extracted=extracted, device=self.options.device)  # fmt: skip
         return GradeResult(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.cases import CaseSet, ForwardCase
+from grader.cases import PUBLIC_HIDDEN_SIZES, PUBLIC_WEIGHT_SIZES, CaseSet, ForwardCase
 from grader.extract import Extracted
 from grader.sandbox import wire
 from grader.sandbox.client import Call, Job
@@ -29,6 +29,7 @@ class PlannedCall:
     args: tuple[torch.Tensor | int, ...]  # the arguments, on CPU
     case: ForwardCase | None  # the forward case, for the three forward-style functions
     traced: bool = False  # record the torch calls it makes (forward-style calls on probe cases)
+    public: bool = True  # its inputs are public; False for calls derived from the grading seed
 
     @property
     def label(self) -> str:
@@ -37,28 +38,43 @@ class PlannedCall:
             return f"{'' if self.case.public else 'hidden '}case {self.case.name}".replace(
                 "hidden case hidden-", "hidden case "
             )
+        if not self.public:
+            return f"{self.function} (hidden call {self.index + 1})"
         return f"{self.function}({', '.join(str(a) for a in self.args)})"
 
 
 def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
     """Every call, grouped by function in contract order."""
     calls: list[PlannedCall] = []
-    for i, (batch, hidden) in enumerate(cases.hidden_sizes):
-        calls.append(PlannedCall(function="init_hidden", index=i, args=(batch, hidden), case=None))
+    for i, pair in enumerate(cases.hidden_sizes):
+        public = i < PUBLIC_HIDDEN_SIZES
+        calls.append(
+            PlannedCall(function="init_hidden", index=i, args=pair, case=None, public=public)
+        )
     for i, sizes in enumerate(cases.weight_sizes):
-        calls.append(PlannedCall(function="init_weights", index=i, args=sizes, case=None))
+        public = i < PUBLIC_WEIGHT_SIZES
+        calls.append(
+            PlannedCall(function="init_weights", index=i, args=sizes, case=None, public=public)
+        )
     for function in ("rnn_forward", "rnn_forward_fused"):
-        for i, case in enumerate(cases.forward):
-            args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-            traced = i in cases.probes
-            calls.append(
-                PlannedCall(function=function, index=i, args=args, case=case, traced=traced)
-            )
+        calls += [
+            _forward_call(function, i, case, i in cases.probes)
+            for i, case in enumerate(cases.forward)
+        ]
     for i in cases.probes:
         case = cases.forward[i]
         weights = (case.W_xh, case.W_hh, case.b_h)
-        calls.append(PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case))
+        calls.append(
+            PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case, public=case.public)
+        )
     return tuple(calls)
+
+
+def _forward_call(function: str, index: int, case: ForwardCase, traced: bool) -> PlannedCall:
+    args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    return PlannedCall(
+        function=function, index=index, args=args, case=case, traced=traced, public=case.public
+    )
 
 
 def encode(calls: tuple[PlannedCall, ...]) -> tuple[Call, ...]:

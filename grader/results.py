@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields, is_dataclass
+import numbers
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from grader.settings import SCHEMA_VERSION
+
+# What a stored result keeps of unbounded data (a 250,000-step output once made a 26 MB row).
+MESSAGE_KEPT = 4_000  # characters of a check message or of the ungradable reason
+TEXT_KEPT = 1_000  # characters of any other string in details or problems
+DETAILS_KEPT = 8_000  # characters (a number counts 10) of one check's details in all
+OUTPUT_KEPT = 20_000  # characters of captured output
+ITEMS_KEPT = 64  # items of any list in details (steps, units, notes)
+KEYS_KEPT = 32  # entries of any mapping in details
+DEPTH_KEPT = 4  # nesting of details; deeper values become their (bounded) text
+PROBLEMS_KEPT = 50  # notebook problems
+PROBLEM_KEPT = 500  # characters of one problem's message
+_MORE = "... and "
+_NOTE_CHARS = 40  # room for the "... [N more characters]" note, so cutting twice changes nothing
 
 
 class Outcome(enum.StrEnum):
@@ -94,8 +108,8 @@ class GradeResult:
         return self.ungradable is None and all(c.outcome is Outcome.PASSED for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        """The canonical JSON form (see DESIGN.md §6)."""
-        data = _plain(self)
+        """The canonical JSON form (see DESIGN.md §6), bounded in size whatever the input."""
+        data = _plain(bounded(self))
         data["score"] = self.score
         data["max_score"] = self.max_score
         ordered = {
@@ -125,6 +139,77 @@ def result_from_dict(data: dict[str, Any]) -> GradeResult:
         output=data.get("output", ""),
         duration=data.get("duration", 0.0),
         schema_version=data.get("schema_version", SCHEMA_VERSION),
+    )
+
+
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how many were dropped; a cut text stays as is."""
+    if len(text) <= limit + _NOTE_CHARS:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit:,} more characters]"
+
+
+def bound(value: Any) -> Any:
+    """A detail value cut to a fixed size: strings, lists, mappings, nesting, and a budget of
+    characters for all of it together; a cut list ends in a "... and K more" string."""
+    return _bound(value, 0, [DETAILS_KEPT])
+
+
+def _bound(value: Any, depth: int, budget: list[int]) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        value = f"(an integer of {value.bit_length():,} bits)"  # str() of one can take forever
+    if value is None or isinstance(value, numbers.Number):
+        budget[0] -= 10
+        return value
+    if isinstance(value, str) or depth >= DEPTH_KEPT:
+        text = cap(value if isinstance(value, str) else str(value), min(TEXT_KEPT, budget[0]))
+        budget[0] -= len(text)
+        return text
+    if isinstance(value, dict):
+        items = list(value.items())[:KEYS_KEPT]
+        return {cap(str(key), 100): _bound(item, depth + 1, budget) for key, item in items}
+    if isinstance(value, list | tuple):
+        return type(value)(_bound_items(value, depth, budget))
+    return _bound(str(value), depth, budget)
+
+
+def _bound_items(value: list[Any] | tuple[Any, ...], depth: int, budget: list[int]) -> list[Any]:
+    kept: list[Any] = []
+    for index, item in enumerate(value[: ITEMS_KEPT + 1]):
+        if index == len(value) - 1 and isinstance(item, str) and item.startswith(_MORE):
+            kept.append(item)  # the note of an earlier cut: cutting again changes nothing
+            break
+        if budget[0] <= 0 or index == ITEMS_KEPT:
+            break
+        kept.append(_bound(item, depth + 1, budget))
+    if len(kept) < len(value):
+        kept.append(f"{_MORE}{len(value) - len(kept):,} more")
+    return kept
+
+
+def bounded_check(check: CheckResult) -> CheckResult:
+    """`check` with its message and details bounded."""
+    return replace(
+        check, message=cap(check.message, MESSAGE_KEPT), details=bound(dict(check.details))
+    )
+
+
+def bounded(result: GradeResult) -> GradeResult:
+    """`result` with every unbounded part cut to a fixed size (idempotent)."""
+    kept = result.problems
+    if len(kept) > PROBLEMS_KEPT + 1:
+        kept = kept[:PROBLEMS_KEPT]
+    problems = tuple(replace(p, message=cap(p.message, PROBLEM_KEPT)) for p in kept)
+    if len(result.problems) > len(kept):
+        more = len(result.problems) - PROBLEMS_KEPT
+        problems += (Problem(message=f"... and {more:,} more problems"),)
+    reason = result.ungradable
+    return replace(
+        result,
+        checks=tuple(bounded_check(c) for c in result.checks),
+        problems=problems,
+        ungradable=None if reason is None else cap(reason, MESSAGE_KEPT),
+        output=cap(result.output, OUTPUT_KEPT),
     )
 
 

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from grader.catalog import CATALOG
 from grader.checks import CHECKS, Context
-from grader.results import CheckResult, Outcome
+from grader.results import CheckResult, Outcome, bounded_check
+
+# Details that list the student's own numbers wholesale. With hidden cases in the grade, even a
+# public call's output can carry hidden inputs (all calls share one process), so only the
+# self-check shows them.
+STUDENT_NUMBERS = frozenset({"actual", "trajectory"})
 
 
 def score(context: Context) -> tuple[CheckResult, ...]:
     """All checks of the catalog, in contract order."""
-    return tuple(_run(spec.id, spec.points, context) for spec in CATALOG)
+    checks = tuple(_run(spec.id, spec.points, context) for spec in CATALOG)
+    if all(obs.call.public for obs in context.observations.calls):
+        return checks
+    return tuple(
+        replace(c, details={k: v for k, v in c.details.items() if k not in STUDENT_NUMBERS})
+        for c in checks
+    )
 
 
 def _run(check_id: str, points: float, context: Context) -> CheckResult:
@@ -19,7 +31,7 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
     try:
         verdict = CHECKS[check_id](context)
     except Exception as exc:  # a grader bug must cost one check, not the report
-        return CheckResult(
+        failure = CheckResult(
             id=check_id,
             points=0.0,
             max_points=points,
@@ -29,8 +41,9 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
             details={"internal": True},
             duration=time.perf_counter() - began,
         )
+        return bounded_check(failure)
     fraction = min(max(verdict.fraction, 0.0), 1.0)
-    return CheckResult(
+    check = CheckResult(
         id=check_id,
         points=round(points * fraction, 4),
         max_points=points,
@@ -39,6 +52,7 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
         details=verdict.details,
         duration=round(time.perf_counter() - began, 6),
     )
+    return bounded_check(check)  # a 250,000-step output must not make a 26 MB result
 
 
 def ungradable(reason: str) -> tuple[CheckResult, ...]:

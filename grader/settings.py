@@ -68,9 +68,20 @@ BATCH_WORKER_SLACK_SECONDS = 60.0  # past the sandbox's own limit, a silent work
 BATCH_PROGRESS_SECONDS = 10.0  # how often non-terminal progress lines are printed
 
 
+# A grading seed given as digits is read as that integer up to this many digits (int() refuses
+# very long digit strings); longer ones, like any other text, are hashed.
+SEED_DIGITS = 200
+
+
 def seed_from_text(text: str) -> int:
-    """Any secret string -> a 63-bit seed."""
+    """Any secret string -> the grading seed, an integer of which every bit matters downstream.
+
+    Surrounding whitespace is ignored. Plain decimal digits are that integer (so "42" is 42);
+    anything else is SHA-256 of its UTF-8 bytes, a 256-bit integer: every byte of the secret
+    changes the hidden cases, and a secret needs 128 bits of entropy or more to stay one.
+    """
     text = text.strip()
-    if text.isdigit():
-        return int(text) % 2**63
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % 2**63
+    if text.isascii() and text.isdigit() and len(text) <= SEED_DIGITS:
+        return int(text)
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate is still a byte sequence
+    return int.from_bytes(hashlib.sha256(data).digest(), "big")

@@ -13,6 +13,7 @@ from typing import Any
 
 from grader.catalog import CATALOG
 from grader.gradebook import Row
+from grader.report.inert import inert, md_code
 from grader.students import Roster
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
@@ -21,11 +22,11 @@ MAX_NAMED = 20  # students named per misconception
 MAX_CELL = 300  # characters of student text kept in a Markdown table cell
 NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouched stub
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
+_FIGURE = re.compile(r"[0-9][0-9.%/ -]{0,40}")  # "50%", "0-10", "8.5/10": nothing Markdown reads
+_WORDS = re.compile(r"[A-Za-z0-9 ()]{1,80}")  # "Jane Doe (3000001)", "ungradable": inert as is
+_CHECK_IDS = frozenset(spec.id for spec in CATALOG)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]!|~:@])")  # escaped with a backslash
-_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM's extended autolinks start with it
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 
 def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
         ["misconception", "students", "checks", "who"],
         [
             [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
-            for m in summary["misconceptions"]
+            for m in summary.get("misconceptions", [])
         ],
     )
     lines += _section(
@@ -251,13 +252,11 @@ def _own_cell(value: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A Markdown table cell holding inert text: one line, cut, then every Markdown or HTML
-    character escaped, so student text makes no links, images, emphasis, tags or autolinks."""
-    text = " ".join(str(value).split())
-    if len(text) > MAX_CELL:
-        text = text[: MAX_CELL - 3] + "..."
-    text = _WWW.sub(r"\1\\.", _MARKDOWN.sub(r"\\\1", text))
-    return "".join(_HTML.get(char, char) for char in text)
+    """Markdown table cells: numbers as they are, text inert in a code span (no live links)."""
+    plain = _FIGURE.fullmatch(str(value)) or _WORDS.fullmatch(str(value))
+    if isinstance(value, int | float) or plain or value in _CHECK_IDS:
+        return str(value)
+    return md_code(inert(" ".join(str(value).split()), MAX_CELL, 1), table=True)
 
 
 def _problems(roster: Roster | None) -> tuple[Any, ...]:

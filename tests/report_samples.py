@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -183,3 +184,25 @@ GOLDEN_SAMPLES: dict[str, Callable[[], GradeResult]] = {
     "mixed": mixed,
     "ungradable": ungradable,
 }
+
+
+def outside_code_spans(markdown: str) -> str:
+    """`markdown` with its code spans cut out, line by line (CommonMark's pairing of backtick
+    runs of equal length): what is left is what a renderer could act on."""
+    return "\n".join(_outside_spans(line) for line in markdown.split("\n"))
+
+
+def _outside_spans(line: str) -> str:
+    runs = list(re.finditer(r"`+", line))
+    kept, position, index = [], 0, 0
+    while index < len(runs):
+        opener = runs[index]
+        closer = next(
+            (j for j in range(index + 1, len(runs)) if len(runs[j][0]) == len(opener[0])), None
+        )
+        if closer is None:
+            index += 1
+            continue
+        kept.append(line[position : opener.start()])
+        position, index = runs[closer].end(), closer + 1
+    return "".join(kept) + line[position:]

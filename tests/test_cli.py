@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from report_samples import all_passed, hostile, mixed, ungradable
 
-from grader import classroom
 from grader.cli import ExitCode, main, report_names
-from grader.report import render
+from grader.report import classroom, render
 from grader.results import GradeResult
 
 ROOT = Path(__file__).resolve().parents[1]

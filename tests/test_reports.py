@@ -8,7 +8,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from report_samples import GOLDEN_SAMPLES, HOSTILE, hostile, mixed, ungradable
+from report_samples import (
+    GOLDEN_SAMPLES,
+    HOSTILE,
+    hostile,
+    mixed,
+    outside_code_spans,
+    ungradable,
+)
 
 from grader.catalog import CATALOG
 from grader.errors import UsageError
@@ -18,7 +25,7 @@ from grader.report import text as text_writer
 from grader.results import GradeResult, Outcome, result_from_dict
 
 GOLDENS = Path(__file__).parent / "goldens"
-FORMATS = sorted(RENDERERS)
+FORMATS = sorted(set(RENDERERS) & set(SUFFIXES))  # the formats a report file is written in
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -33,9 +40,11 @@ def test_output_matches_golden(sample: str, fmt: str, update_goldens: bool) -> N
 
 
 def test_registry_has_the_documented_formats() -> None:
-    assert set(RENDERERS) == {"text", "json", "gradescope", "junit", "markdown", "html"}
+    expected = {"text", "json", "gradescope", "junit", "markdown", "html", "classroom"}
+    assert set(RENDERERS) == expected
     assert set(NOTEBOOK_RENDERERS) == {"github", "notebook", "notebook-html"}
-    assert set(SUFFIXES) == set(ALL_FORMATS) - {"github"}  # annotations are printed, not filed
+    # annotations and the Classroom result are printed for a CI step, not filed
+    assert set(SUFFIXES) == set(ALL_FORMATS) - {"github", "classroom"}
 
 
 def test_unknown_format_is_a_usage_error() -> None:
@@ -167,12 +176,12 @@ def test_hostile_text_keeps_every_format_valid(fmt: str, hostile_result: GradeRe
     if fmt == "junit":
         ET.fromstring(rendered)
     if fmt in {"text", "markdown"}:
-        assert "<script" not in rendered.lower() or fmt == "text"
+        live = outside_code_spans(rendered) if fmt == "markdown" else ""
+        assert "<script" not in live.lower()
         assert not any(line.lstrip().startswith("::") for line in rendered.splitlines())
         assert "\x00" not in rendered and "\x1b" not in rendered and "\u202e" not in rendered
     encoded = rendered.encode("utf-8")  # lone surrogates would make writing the file fail
-    if fmt != "json":  # the canonical form keeps everything; the others are bounded
-        assert len(encoded) < 1024 * 1024
+    assert len(encoded) < 1024 * 1024  # every format is bounded, the canonical JSON too
 
 
 def test_hostile_json_round_trips(hostile_result: GradeResult) -> None:
@@ -180,10 +189,10 @@ def test_hostile_json_round_trips(hostile_result: GradeResult) -> None:
     assert RENDERERS["json"](result_from_dict(json.loads(rendered))) == rendered
 
 
-def test_markdown_escapes_html_and_table_cells() -> None:
+def test_markdown_keeps_html_in_code_spans_and_table_cells_whole() -> None:
     rendered = RENDERERS["markdown"](hostile())
-    assert "&lt;script&gt;" in rendered
-    assert "&amp;amp;" in rendered
+    assert "<script>" in rendered and "<script" not in outside_code_spans(rendered)
+    assert "&lt;script&gt;" in rendered  # captured output, in an HTML <pre>
     table_rows = [line for line in rendered.splitlines() if line.startswith("| ")]
     assert len(table_rows) == 1 + len(CATALOG)
     # Every row has exactly the four cells: student pipes are escaped.

@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from grader.errors import UsageError
-from grader.report import canonical, github, gradescope, html, junit, markdown, notebook, text
+from grader.report import (
+    canonical,
+    classroom,
+    github,
+    gradescope,
+    html,
+    junit,
+    markdown,
+    notebook,
+    text,
+)
 from grader.results import GradeResult
 
 __all__ = ["FORMATS", "NOTEBOOK_RENDERERS", "RENDERERS", "SUFFIXES", "Renderer", "render"]
@@ -26,6 +36,7 @@ RENDERERS: dict[str, Renderer] = {
     "junit": junit.render,
     "markdown": markdown.render,
     "html": html.render,
+    "classroom": classroom.render,
 }
 
 NOTEBOOK_RENDERERS: dict[str, NotebookRenderer] = {

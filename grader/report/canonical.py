@@ -1,5 +1,8 @@
 """The canonical JSON result (DESIGN.md §6): the stored form every other format can be rebuilt from.
 
+It keeps the result's text as it is (bounded by `GradeResult.to_dict`); only `##[` is written
+with a JSON escape, so printing the file in CI cannot run a workflow command.
+
 Named `canonical` rather than `json` so it does not shadow the standard library module.
 """
 
@@ -11,6 +14,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from grader.report.inert import json_safe
 from grader.results import GradeResult
 
 # Strict JSON has no NaN or Infinity; details (max error of a diverging student) often do. They
@@ -41,4 +45,4 @@ def strict_json(value: Any) -> Any:
 def render(result: GradeResult) -> str:
     """`result` as indented, strict JSON in schema order, ending in a newline."""
     data = strict_json(result.to_dict())
-    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return json_safe(json.dumps(data, indent=2, sort_keys=False, allow_nan=False)) + "\n"

@@ -2,8 +2,9 @@
 
 Each points at the notebook file and the line of the raw `.ipynb` JSON where the failing
 function's definition sits (its cell's `source`), when the notebook's bytes are given. Properties
-and messages are escaped as the runner requires, so student text cannot end the command or start
-a new one. At most `MAX_ANNOTATIONS` lines: GitHub shows only 10 errors per step.
+and messages are made inert (`inert`: bounded, control characters visible, no `##[` commands)
+and escaped as the runner requires, so student text cannot end the command or start a new one.
+At most `MAX_ANNOTATIONS` lines: GitHub shows only 10 errors per step.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import re
 from collections.abc import Iterator
 
-from grader.report.text import MESSAGE_CHARS, clean, truncate
+from grader.report.inert import inert
+from grader.report.text import MESSAGE_CHARS, MESSAGE_LINES
 from grader.results import GradeResult, Outcome
 
 MAX_ANNOTATIONS = 10  # GitHub's per-step limit for error annotations
@@ -31,17 +33,17 @@ def escape_property(text: str) -> str:
 
 def render(result: GradeResult, notebook: bytes | None = None) -> str:
     """One `::error file=…,line=…,title=…::message` line per check that did not pass."""
-    path = escape_property(clean(result.submission.path))
+    path = escape_property(inert(result.submission.path, 500, 1))
     lines = []
     if result.ungradable is not None:
-        reason = escape_data(clean(truncate(result.ungradable, MESSAGE_CHARS)))
+        reason = escape_data(inert(result.ungradable, MESSAGE_CHARS, MESSAGE_LINES))
         lines.append(f"::error file={path},line=1,title=ungradable::{reason}")
     for check in result.checks:
         if check.outcome is Outcome.PASSED:
             continue
         line = function_line(notebook, check.function) if notebook else None
         title = escape_property(f"{check.id} ({check.outcome.value})")
-        message = escape_data(clean(truncate(check.message, MESSAGE_CHARS)))
+        message = escape_data(inert(check.message, MESSAGE_CHARS, MESSAGE_LINES))
         lines.append(f"::error file={path},line={line or 1},title={title}::{message}")
     return "".join(f"{line}\n" for line in lines[:MAX_ANNOTATIONS])
 

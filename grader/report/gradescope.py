@@ -1,7 +1,9 @@
 """Gradescope `results.json` (FORMATS.md d.1): one test per check, numbered in catalog order.
 
 Outputs use the "text" format so student text is shown verbatim, never rendered as Markdown or
-HTML; control characters are escaped as in the terminal view, and every text field is bounded.
+HTML; every text field goes through `inert` as in the terminal view (bounded, control characters
+visible, no workflow commands). Hidden cases' student text never arrives here at all
+(`grader.withhold`), so the visible output cannot quote hidden inputs.
 """
 
 from __future__ import annotations
@@ -11,20 +13,22 @@ from typing import Any
 
 from grader.catalog import CATALOG, SPECS
 from grader.report.canonical import strict_json
+from grader.report.inert import inert, json_safe
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
-    clean,
+    MESSAGE_LINES,
     detail_items,
     fmt_points,
     outcome_counts,
     problem_line,
     protections_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
 TEST_OUTPUT_CHARS = 8_000  # longest per-test output: messages plus details
+TEST_OUTPUT_LINES = 80  # lines of per-test output
+SUMMARY_CHARS = 16_000  # longest top-level output
 _NUMBERS = {spec.id: str(index) for index, spec in enumerate(CATALOG, start=1)}
 
 
@@ -41,7 +45,7 @@ def render(result: GradeResult) -> str:
         "tests": [_test(check, index) for index, check in enumerate(result.checks)],
         "extra_data": _extra_data(result),
     }
-    return json.dumps(strict_json(document), indent=2, allow_nan=False) + "\n"
+    return json_safe(json.dumps(strict_json(document), indent=2, allow_nan=False)) + "\n"
 
 
 def _test(check: CheckResult, index: int) -> dict[str, Any]:
@@ -62,24 +66,27 @@ def _test(check: CheckResult, index: int) -> dict[str, Any]:
 
 
 def _test_output(check: CheckResult) -> str:
-    message = truncate(check.message, MESSAGE_CHARS)
+    message = inert(check.message, MESSAGE_CHARS, MESSAGE_LINES)
     # Gradescope has only passed/failed; say when the check could not be evaluated at all.
     if check.outcome in (Outcome.ERROR, Outcome.TIMEOUT):
         message = f"[{check.outcome.value}] {message}"
-    lines = [message] + [f"{label}: {value}" for label, value in detail_items(check)]
-    return clean(truncate("\n".join(lines), TEST_OUTPUT_CHARS))
+    lines = [message] + [f"{inert(label)}: {inert(value)}" for label, value in detail_items(check)]
+    return inert("\n".join(lines), TEST_OUTPUT_CHARS, TEST_OUTPUT_LINES)
 
 
 def _summary(result: GradeResult) -> str:
     score = f"{fmt_points(result.score)} / {fmt_points(result.max_score)}"
     lines = [f"Score: {score} ({outcome_counts(result.checks)})"]
     if result.ungradable is not None:
-        lines += ["", f"UNGRADABLE: {truncate(result.ungradable, MESSAGE_CHARS)}"]
+        reason = inert(result.ungradable, MESSAGE_CHARS, MESSAGE_LINES)
+        lines += ["", f"UNGRADABLE: {reason}"]
     if result.problems:
         lines += ["", "Notebook problems:"]
-        lines += [f"- {problem_line(p)}" for p in result.problems[:MAX_PROBLEMS]]
-    lines += ["", protections_line(result)]
-    return clean("\n".join(lines))
+        lines += [
+            f"- {inert(problem_line(p), MESSAGE_CHARS, 5)}" for p in result.problems[:MAX_PROBLEMS]
+        ]
+    lines += ["", inert(protections_line(result))]
+    return inert("\n".join(lines), SUMMARY_CHARS, 2 * MAX_PROBLEMS + 20)
 
 
 def _extra_data(result: GradeResult) -> dict[str, Any]:
@@ -101,4 +108,4 @@ def _extra_data(result: GradeResult) -> dict[str, Any]:
 
 
 def _bounded(text: str | None) -> str | None:
-    return None if text is None else truncate(text, MESSAGE_CHARS)
+    return None if text is None else inert(text, MESSAGE_CHARS, MESSAGE_LINES)

@@ -1,8 +1,9 @@
 """A self-contained HTML feedback page: inline CSS, no scripts, no network assets.
 
-Every piece of student-controlled text goes through `html.escape` (after `clean`, so control
-characters are visible). The first failing value check that carries a `trajectory` (public cases
-only) gets a plot of the student's hidden states against the reference, a PNG in a data: URI.
+Every piece of text from the result goes through `esc`: `inert` (bounded, control characters
+visible, no workflow commands), then `html.escape`. The first failing value check that carries a
+`trajectory` (public cases only) gets a plot of the student's hidden states against the
+reference, an SVG in a data: URI.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from grader.report.inert import TEXT_CHARS, TEXT_LINES, inert
 from grader.report.plot import MAX_STEPS, trajectory_uri
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
-    clean,
     detail_items,
     fmt_points,
     fmt_value,
     outcome_counts,
     problem_line,
     protections_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
 OUTPUT_CHARS = 20_000  # captured output kept in the page
+OUTPUT_LINES = 400  # lines of captured output kept
 _SYMBOLS: dict[Outcome, str] = {
     Outcome.PASSED: "✔ passed",
     Outcome.FAILED: "✘ failed",
@@ -53,16 +54,16 @@ figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #d0d7de}
 """
 
 
-def esc(text: str) -> str:
-    """`text` safe as HTML element content or a quoted attribute value."""
-    return html.escape(clean(text), quote=True)
+def esc(text: str, chars: int = TEXT_CHARS, lines: int = TEXT_LINES) -> str:
+    """`text` inert, bounded and safe as HTML element content or a quoted attribute value."""
+    return html.escape(inert(text, chars, lines), quote=True)
 
 
 def render(result: GradeResult) -> str:
     """`result` as one self-contained HTML document, ending in a newline."""
     body = [_heading(result)]
     if result.ungradable is not None:
-        reason = esc(truncate(result.ungradable, MESSAGE_CHARS))
+        reason = esc(result.ungradable, MESSAGE_CHARS)
         body.append(f'<p class="caution"><strong>Ungradable:</strong> {reason}</p>')
     body.append(_table(result.checks))
     body.append(_plot(result.checks))
@@ -70,7 +71,7 @@ def render(result: GradeResult) -> str:
         body.append(_problems(result))
     body.append(f'<p class="muted">{esc(protections_line(result))}</p>')
     if result.output:
-        shown = esc(truncate(result.output, OUTPUT_CHARS))
+        shown = esc(result.output, OUTPUT_CHARS, OUTPUT_LINES)
         body.append(f"<details><summary>Captured output</summary><pre>{shown}</pre></details>")
     title = f"rnn-grader: {fmt_points(result.score)} / {fmt_points(result.max_score)}"
     return (
@@ -99,7 +100,7 @@ def _table(checks: tuple[CheckResult, ...]) -> str:
 
 def _row(check: CheckResult) -> str:
     points = f"{fmt_points(check.points)} / {fmt_points(check.max_points)}"
-    message = esc(truncate(check.message, MESSAGE_CHARS))
+    message = esc(check.message, MESSAGE_CHARS)
     return (
         f'<tr class="{check.outcome.value}"><td><code>{esc(check.id)}</code></td>'
         f'<td><span class="outcome">{_SYMBOLS[check.outcome]}</span></td>'
@@ -137,8 +138,8 @@ def _plot(checks: tuple[CheckResult, ...]) -> str:
 def _step_table(errors: Any) -> str:
     if not isinstance(errors, list) or not errors:
         return ""
-    shown = errors[:MAX_STEPS]
-    steps = "".join(f"<th>{t}</th>" for t in range(1, len(shown) + 1))
+    shown = errors[: MAX_STEPS + 1]  # a bounded list's last item says how many more there were
+    steps = "".join(f"<th>{t if t <= MAX_STEPS else '…'}</th>" for t in range(1, len(shown) + 1))
     values = "".join(f"<td>{esc(fmt_value(e))}</td>" for e in shown)
     return (
         '<table class="steps"><tr><th>step</th>' + steps + "</tr>"

@@ -1,7 +1,8 @@
 """JUnit XML (FORMATS.md d.4) for generic CI: one <testcase> per check, points as properties.
 
-Built with xml.etree, which escapes markup; characters XML 1.0 cannot carry at all (most C0
-controls, surrogates, U+FFFE/U+FFFF) are stripped from every string first. No clock is read:
+Built with xml.etree, which escapes markup; every string goes through `inert` first (bounded,
+control characters visible, no workflow commands: CI logs often echo this file), and characters
+XML 1.0 cannot carry at all (surrogates, U+FFFE/U+FFFF) are stripped. No clock is read:
 the suite carries no timestamp, so the same result always gives the same file.
 """
 
@@ -10,27 +11,30 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from grader.report.inert import TEXT_LINES, inert
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
+    MESSAGE_LINES,
     detail_items,
     fmt_points,
     problem_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
 SUITE_NAME = "rnn-grader"
 ATTRIBUTE_CHARS = 300  # message="…" attribute: consumers show it on one line
 BODY_CHARS = 16_000  # failure/error body
-OUTPUT_CHARS = 64_000  # captured student output in <system-out>
+BODY_LINES = 120  # lines of a failure/error body
+OUTPUT_CHARS = 20_000  # captured student output in <system-out>
+OUTPUT_LINES = 400  # lines of captured output
 _ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 
 
-def xml_text(text: str) -> str:
-    """`text` without the characters XML 1.0 forbids (escaping is left to ElementTree)."""
-    return _ILLEGAL.sub("", text.replace("\r\n", "\n"))
+def xml_text(text: str, chars: int = 1_000, lines: int = TEXT_LINES) -> str:
+    """`text` inert, bounded and without the characters XML 1.0 forbids (ElementTree escapes)."""
+    return _ILLEGAL.sub("", inert(text, chars, lines))
 
 
 def render(result: GradeResult) -> str:
@@ -41,7 +45,7 @@ def render(result: GradeResult) -> str:
     for check in result.checks:
         _add_testcase(suite, check)
     if result.output:
-        _add_text(suite, "system-out", truncate(result.output, OUTPUT_CHARS))
+        _add_text(suite, "system-out", xml_text(result.output, OUTPUT_CHARS, OUTPUT_LINES))
     system_err = _system_err(result)
     if system_err:
         _add_text(suite, "system-err", system_err)
@@ -95,7 +99,7 @@ def _add_testcase(suite: ET.Element, check: CheckResult) -> None:
     tag = "failure" if check.outcome is Outcome.FAILED else "error"
     first_line = check.message.split("\n", 1)[0]
     problem = {
-        "message": xml_text(truncate(first_line, ATTRIBUTE_CHARS)),
+        "message": xml_text(first_line, ATTRIBUTE_CHARS, 1),
         "type": check.outcome.value,
     }
     _add_text(case, tag, _body(check), problem)
@@ -103,21 +107,21 @@ def _add_testcase(suite: ET.Element, check: CheckResult) -> None:
 
 def _body(check: CheckResult) -> str:
     points = f"{fmt_points(check.points)} / {fmt_points(check.max_points)}"
-    lines = [truncate(check.message, MESSAGE_CHARS), f"points: {points}"]
-    lines += [f"{label}: {value}" for label, value in detail_items(check)]
-    return truncate("\n".join(lines), BODY_CHARS)
+    lines = [inert(check.message, MESSAGE_CHARS, MESSAGE_LINES), f"points: {points}"]
+    lines += [f"{inert(label)}: {inert(value)}" for label, value in detail_items(check)]
+    return xml_text("\n".join(lines), BODY_CHARS, BODY_LINES)
 
 
 def _system_err(result: GradeResult) -> str:
     lines = []
     if result.ungradable is not None:
-        lines.append(f"Ungradable: {truncate(result.ungradable, MESSAGE_CHARS)}")
-    lines += [problem_line(p) for p in result.problems[:MAX_PROBLEMS]]
-    return "\n".join(lines)
+        lines.append(f"Ungradable: {inert(result.ungradable, MESSAGE_CHARS, MESSAGE_LINES)}")
+    lines += [inert(problem_line(p), MESSAGE_CHARS, 5) for p in result.problems[:MAX_PROBLEMS]]
+    return xml_text("\n".join(lines), BODY_CHARS, BODY_LINES)
 
 
 def _add_text(
     parent: ET.Element, tag: str, text: str, attributes: dict[str, str] | None = None
 ) -> None:
     element = ET.SubElement(parent, tag, attributes or {})
-    element.text = xml_text(text)
+    element.text = text  # already through xml_text

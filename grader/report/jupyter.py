@@ -16,12 +16,12 @@ from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
     OUTPUT_CHARS,
+    OUTPUT_LINES,
     detail_items,
     environment_line,
     fmt_points,
     outcome_counts,
     problem_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
@@ -57,7 +57,7 @@ def _heading(result: GradeResult) -> str:
 def _ungradable(result: GradeResult) -> str:
     if result.ungradable is None:
         return ""
-    reason = esc(truncate(result.ungradable, MESSAGE_CHARS))
+    reason = esc(result.ungradable, MESSAGE_CHARS)
     return f'<p style="color:#cf222e"><strong>Could not grade the notebook:</strong> {reason}</p>'
 
 
@@ -75,7 +75,7 @@ def _row(check: CheckResult) -> str:
         f'padding:1px 5px;border-radius:4px;white-space:nowrap">{label}</span>'
     )
     points = f"{fmt_points(check.points)} / {fmt_points(check.max_points)}"
-    message = esc(truncate(check.message, MESSAGE_CHARS)).replace("\n", "<br>")
+    message = esc(check.message, MESSAGE_CHARS).replace("\n", "<br>")
     return (
         f'<tr><td style="{_CELL}"><code>{esc(check.id)}</code></td>'
         f'<td style="{_CELL}">{badge}</td>'
@@ -126,7 +126,7 @@ def _problems(result: GradeResult) -> str:
 def _output(output: str) -> str:
     if not output:
         return ""
-    shown = esc(truncate(output, OUTPUT_CHARS))
+    shown = esc(output, OUTPUT_CHARS, OUTPUT_LINES)
     return f"<details><summary>What your code printed</summary><pre>{shown}</pre></details>"
 
 

@@ -1,8 +1,9 @@
 """GitHub-flavoured Markdown for a CI step summary (FORMATS.md d.5).
 
-Student text is escaped twice over: Markdown punctuation gets a backslash (so it cannot open
-links, images or tables) and `<`, `>`, `&` become entities (so it cannot inject HTML). Every
-piece is bounded so the summary stays far below GitHub's 1 MiB per-step limit.
+Every piece of text from the result (messages, details, paths, problems) is made inert and put in
+a code span (`inert.md_code`): no escape stops GFM's autolinks, a code span does, and nothing in
+it is a link, image, HTML, heading or table. Captured output goes in an HTML-escaped <pre>.
+Every piece is bounded so the summary stays far below GitHub's 1 MiB per-step limit.
 """
 
 from __future__ import annotations
@@ -10,21 +11,21 @@ from __future__ import annotations
 import html
 import re
 
+from grader.report.inert import inert, md_code, neutralise
 from grader.report.text import (
     MAX_PROBLEMS,
     MESSAGE_CHARS,
-    clean,
-    defang,
+    MESSAGE_LINES,
     detail_items,
     fmt_points,
     outcome_counts,
     problem_line,
     protections_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
-OUTPUT_CHARS = 60_000  # captured output kept; escaping at most sextuples it
+OUTPUT_CHARS = 20_000  # captured output kept; escaping at most sextuples it
+OUTPUT_LINES = 200  # lines of captured output kept
 CELL_CHARS = 500  # message shown in a table cell; the full one is in the details below
 EMOJI: dict[Outcome, str] = {
     Outcome.PASSED: "✅",
@@ -32,16 +33,14 @@ EMOJI: dict[Outcome, str] = {
     Outcome.ERROR: "💥",
     Outcome.TIMEOUT: "⏱️",
 }
-# Inline markup characters; block markers (-, +, 1.) need no escape since student text never
-# starts a line here: it follows a table pipe or a "- **label**:" and newlines become <br>.
 _NOT_ID = re.compile(r"[^\w.\-]")
-_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#!|~$])")
+# Detail labels and values that need no code span: no punctuation that Markdown could act on.
+_PLAIN = re.compile(r"[A-Za-z0-9 ]{1,60}|-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?")
 
 
-def escape(text: str) -> str:
-    """`text` as literal inline Markdown: one line, no markup, no HTML."""
-    text = _PUNCTUATION.sub(r"\\\1", clean(text))
-    return html.escape(text, quote=False).replace("\n", "<br>")
+def text_span(text: str, limit: int = MESSAGE_CHARS, *, table: bool = False) -> str:
+    """Text from the result, inert and bounded, as a code span."""
+    return md_code(inert(text, limit, MESSAGE_LINES), table=table)
 
 
 def code(check_id: str) -> str:
@@ -53,31 +52,30 @@ def render(result: GradeResult) -> str:
     """`result` as a Markdown step summary, ending in a newline."""
     parts = [_heading(result)]
     if result.ungradable is not None:
-        reason = escape(truncate(result.ungradable, MESSAGE_CHARS))
-        parts.append(f"> [!CAUTION]\n> **Ungradable:** {reason}")
+        parts.append(f"> [!CAUTION]\n> **Ungradable:** {text_span(result.ungradable)}")
     parts.append(_table(result.checks))
     parts += [_check_details(c) for c in result.checks if _worth_details(c)]
     if result.problems:
         parts.append(_problems(result))
-    parts.append(escape(protections_line(result)))
+    parts.append(text_span(protections_line(result)))
     if result.output:
         parts.append(_output(result.output))
-    text = "\n\n".join(parts)
-    return "\n".join(defang(line) for line in text.split("\n")) + "\n"
+    return neutralise("\n\n".join(parts)) + "\n"
 
 
 def _heading(result: GradeResult) -> str:
     mark = "✅" if result.all_passed else "❌"
     score = f"{fmt_points(result.score)} / {fmt_points(result.max_score)}"
-    counts = escape(outcome_counts(result.checks))
-    return f"## {mark} rnn-grader: {score}\n\n{escape(result.submission.path)}: {counts}"
+    counts = outcome_counts(result.checks)
+    path = text_span(result.submission.path, 500)
+    return f"## {mark} rnn-grader: {score}\n\n{path}: {counts}"
 
 
 def _table(checks: tuple[CheckResult, ...]) -> str:
     rows = ["| | Check | Points | Message |", "|---|---|--:|---|"]
     for check in checks:
         points = f"{fmt_points(check.points)} / {fmt_points(check.max_points)}"
-        message = escape(truncate(check.message, CELL_CHARS))
+        message = text_span(check.message, CELL_CHARS, table=True)
         rows.append(f"| {EMOJI[check.outcome]} | {code(check.id)} | {points} | {message} |")
     return "\n".join(rows)
 
@@ -94,21 +92,26 @@ def _check_details(check: CheckResult) -> str:
     name = _NOT_ID.sub("?", check.id)
     summary = f"{EMOJI[check.outcome]} <code>{name}</code>: {check.outcome.value}, {points}"
     lines = [f"<details><summary>{summary}</summary>", ""]
-    lines.append(f"- **message**: {escape(truncate(check.message, MESSAGE_CHARS))}")
-    lines += [f"- **{escape(label)}**: {escape(value)}" for label, value in detail_items(check)]
+    lines.append(f"- **message**: {text_span(check.message)}")
+    lines += [f"- **{plain(label)}**: {plain(value)}" for label, value in detail_items(check)]
     return "\n".join([*lines, "", "</details>"])
+
+
+def plain(text: str) -> str:
+    """Short plain words and numbers as they are; anything else as an inert code span."""
+    return text if _PLAIN.fullmatch(text) else text_span(text)
 
 
 def _problems(result: GradeResult) -> str:
     lines = ["**Notebook problems**", ""]
-    lines += [f"- {escape(problem_line(p))}" for p in result.problems[:MAX_PROBLEMS]]
+    lines += [f"- {text_span(problem_line(p))}" for p in result.problems[:MAX_PROBLEMS]]
     if len(result.problems) > MAX_PROBLEMS:
         lines.append(f"- … and {len(result.problems) - MAX_PROBLEMS} more")
     return "\n".join(lines)
 
 
 def _output(output: str) -> str:
-    shown = html.escape(clean(truncate(output, OUTPUT_CHARS)), quote=False)
+    shown = html.escape(inert(output, OUTPUT_CHARS, OUTPUT_LINES), quote=False)
     # A <pre> HTML block ends only at "</pre>", which escaping makes impossible inside it.
     return "\n".join(
         ["<details><summary>Captured output</summary>", "", f"<pre>{shown}</pre>", "</details>"]

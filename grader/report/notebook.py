@@ -4,7 +4,7 @@ hint and, for the forward functions, the per-step plot (a cell attachment).
 
 The student's cells are kept exactly as submitted, outputs included; only markdown cells are
 added, tagged `rnn-grader-feedback`, so the notebook opens and runs as the student left it.
-Student text goes through `markdown.escape`, as in the Markdown report: no links, images or HTML.
+Student text goes in inert code spans, as in the Markdown report: no links, images or HTML.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from grader.report import markdown
 from grader.report.plot import trajectory_uri
 from grader.report.text import (
     MAX_PROBLEMS,
-    MESSAGE_CHARS,
     detail_items,
     fmt_points,
     outcome_counts,
     problem_line,
     protections_line,
-    truncate,
 )
 from grader.results import CheckResult, GradeResult, Outcome
 
@@ -109,11 +107,11 @@ def _summary_cell(result: GradeResult, unplaced: list[str]) -> NotebookNode:
     lines = [
         f"# Feedback: {score}",
         "",
-        f"{markdown.escape(outcome_counts(result.checks))}. Each graded function's feedback is in"
+        f"{outcome_counts(result.checks)}. Each graded function's feedback is in"
         " the cell right after its definition; your own cells are unchanged.",
     ]
     if result.ungradable is not None:
-        reason = markdown.escape(truncate(result.ungradable, MESSAGE_CHARS))
+        reason = markdown.text_span(result.ungradable)
         lines += ["", f"**This notebook could not be graded:** {reason}"]
     if unplaced:
         names = ", ".join(markdown.code(name) for name in unplaced)
@@ -121,8 +119,10 @@ def _summary_cell(result: GradeResult, unplaced: list[str]) -> NotebookNode:
     lines += ["", _table(result.checks)]
     if result.problems:
         lines += ["", "**Notebook problems**", ""]
-        lines += [f"- {markdown.escape(problem_line(p))}" for p in result.problems[:MAX_PROBLEMS]]
-    lines += ["", f"<small>{markdown.escape(protections_line(result))}</small>"]
+        lines += [
+            f"- {markdown.text_span(problem_line(p))}" for p in result.problems[:MAX_PROBLEMS]
+        ]
+    lines += ["", markdown.text_span(protections_line(result))]
     return _markdown_cell("\n".join(lines))
 
 
@@ -150,11 +150,11 @@ def _function_cell(name: str, checks: list[CheckResult]) -> NotebookNode:
 
 
 def _check_lines(check: CheckResult) -> list[str]:
-    message = markdown.escape(truncate(check.message, MESSAGE_CHARS))
+    message = markdown.text_span(check.message)
     head = f"- {_MARK[check.outcome]} {markdown.code(check.id)}: {message}"
     if check.outcome is Outcome.PASSED:
         return [head]
-    items = [f"  - **{markdown.escape(k)}**: {markdown.escape(v)}" for k, v in detail_items(check)]
+    items = [f"  - **{markdown.plain(k)}**: {markdown.plain(v)}" for k, v in detail_items(check)]
     return [head, *items]
 
 

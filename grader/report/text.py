@@ -1,9 +1,9 @@
 """The terminal report a student reads, plus the plain-text pieces the other writers reuse.
 
 Everything taken from the result may be student-controlled (messages carry their exception
-text, output is whatever they printed), so it is passed through `clean` before it reaches a
-terminal: control characters and bidi overrides become visible escapes, and no line of the
-report can start with a GitHub Actions workflow command (`::error::…`), since CI echoes it.
+text, output is whatever they printed), so it goes through `inert` before it reaches a terminal:
+bounded, control characters and bidi overrides visible, and no GitHub Actions workflow command
+(`::error::…`, `##[error]…`) in any line, since CI echoes the report into its log.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from grader.results import CheckResult, GradeResult, Outcome, Problem
+from grader.report.inert import inert, neutralise
+from grader.results import CheckResult, GradeResult, Outcome, Problem, bound
 
 MESSAGE_CHARS = 2_000  # longest message kept: a student's exception text can be huge
 VALUE_CHARS = 300  # longest rendering of one detail value
 LABEL_CHARS = 60  # longest detail key shown
 MAX_DETAILS = 12  # detail entries shown per check
 MAX_PROBLEMS = 50  # notebook problems listed
+MESSAGE_LINES = 40  # lines kept of a message
 OUTPUT_CHARS = 4_000  # captured output shown in the terminal (the file keeps more)
+OUTPUT_LINES = 100  # lines of captured output shown
 PLOT_ONLY = frozenset({"trajectory"})  # detail keys only plots show (too long for text)
 
 MARKS: dict[Outcome, str] = {
@@ -36,28 +39,9 @@ _COLORS: dict[Outcome, str] = {
 }
 Paint = Callable[[str, str], str]  # (ANSI SGR code, text) -> text, coloured or not
 _PLURALS = {Outcome.ERROR: "errors", Outcome.TIMEOUT: "timeouts"}
-# Terminal-reordering characters (the "Trojan Source" set) that could disguise a message.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 # --- shared plain-text helpers -------------------------------------------------------------
-
-
-def clean(text: str) -> str:
-    """Make `text` inert in a terminal: escape control and bidi characters, keep \\n and \\t."""
-    text = text.replace("\r\n", "\n")
-    if text.replace("\n", "").replace("\t", "").isprintable():  # bidi marks are not printable
-        return text
-    return "".join(_escape_char(ch) for ch in text)
-
-
-def _escape_char(ch: str) -> str:
-    if ch in "\n\t" or (ch.isprintable() and ch not in _BIDI):
-        return ch
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def truncate(text: str, limit: int) -> str:
@@ -95,7 +79,7 @@ def detail_items(check: CheckResult) -> list[tuple[str, str]]:
     """(label, value) pairs worth showing, in the check's own order, the hint last."""
     items = [
         (truncate(str(key), LABEL_CHARS).replace("_", " "), fmt_value(value))
-        for key, value in check.details.items()
+        for key, value in bound(check.details).items()  # a result built by hand may be huge
         if key != "hint" and key not in PLOT_ONLY and value is not None
     ][:MAX_DETAILS]
     hint = check.details.get("hint")
@@ -148,11 +132,8 @@ def environment_line(result: GradeResult) -> str:
 
 
 def defang(line: str) -> str:
-    """Break a leading `::` so CI runners do not read the line as a workflow command."""
-    body = line.lstrip()
-    if not body.startswith("::"):
-        return line
-    return line[: len(line) - len(body)] + ": :" + body[2:]
+    """Break workflow commands in `line` (see `inert.neutralise`)."""
+    return neutralise(line)
 
 
 # --- the terminal report -------------------------------------------------------------------
@@ -161,16 +142,16 @@ def defang(line: str) -> str:
 def render(result: GradeResult, *, color: bool = False) -> str:
     """The student's terminal view of `result`; ANSI colours only when `color` is true."""
     paint = _painter(color)
-    lines = [f"rnn-grader report for {clean(result.submission.path)}", _score_line(result)]
+    lines = [f"rnn-grader report for {inert(result.submission.path, 500, 1)}", _score_line(result)]
     if result.ungradable is not None:
-        reason = clean(truncate(result.ungradable, MESSAGE_CHARS))
+        reason = inert(result.ungradable, MESSAGE_CHARS, MESSAGE_LINES)
         lines += ["", paint("1;31", f"UNGRADABLE: {reason}")]
     lines.append("")
     lines += _check_lines(result.checks, paint)
     lines += _problem_lines(result.problems)
-    lines += ["", protections_line(result), environment_line(result)]
+    lines += ["", inert(protections_line(result)), inert(environment_line(result))]
     lines += _output_lines(result.output)
-    return "\n".join(defang(line) for line in "\n".join(lines).split("\n")) + "\n"
+    return neutralise("\n".join(lines)) + "\n"  # again: joining must not make a command
 
 
 def _painter(color: bool) -> Paint:
@@ -193,11 +174,13 @@ def _check_lines(checks: tuple[CheckResult, ...], paint: Paint) -> list[str]:
     lines: list[str] = []
     for check, points in zip(checks, pts, strict=True):
         mark = paint(_COLORS[check.outcome], f"{MARKS[check.outcome]:<7}")
-        first, *rest = clean(truncate(check.message, MESSAGE_CHARS)).split("\n")
-        lines.append(f"  {mark} {points:>{pts_width}}  {clean(check.id):<{id_width}}  {first}")
+        first, *rest = inert(check.message, MESSAGE_CHARS, MESSAGE_LINES).split("\n")
+        lines.append(f"  {mark} {points:>{pts_width}}  {inert(check.id):<{id_width}}  {first}")
         indent = " " * (pts_width + 12)  # under the id column
         lines += [f"{indent}{more}" for more in rest]
-        lines += [f"{indent}{clean(label)}: {clean(value)}" for label, value in detail_items(check)]
+        for label, value in detail_items(check):
+            first, *rest = inert(value).split("\n")
+            lines += [f"{indent}{inert(label)}: {first}", *(f"{indent}  {more}" for more in rest)]
     return lines
 
 
@@ -205,7 +188,7 @@ def _problem_lines(problems: tuple[Problem, ...]) -> list[str]:
     if not problems:
         return []
     lines = ["", "Notebook problems:"]
-    lines += [f"  - {clean(problem_line(p))}" for p in problems[:MAX_PROBLEMS]]
+    lines += [f"  - {inert(problem_line(p), MESSAGE_CHARS, 5)}" for p in problems[:MAX_PROBLEMS]]
     if len(problems) > MAX_PROBLEMS:
         lines.append(f"  ... and {len(problems) - MAX_PROBLEMS} more")
     return lines
@@ -214,8 +197,8 @@ def _problem_lines(problems: tuple[Problem, ...]) -> list[str]:
 def _output_lines(output: str) -> list[str]:
     if not output:
         return []
-    shown = output if len(output) <= OUTPUT_CHARS else output[:OUTPUT_CHARS]
+    shown = inert(output, OUTPUT_CHARS, OUTPUT_LINES).rstrip("\n")
     title = "Captured output"
-    if len(shown) < len(output):
-        title += f" (first {len(shown):,} of {len(output):,} characters)"
-    return ["", f"{title}:"] + [f"  | {line}" for line in clean(shown).rstrip("\n").split("\n")]
+    if len(output) > OUTPUT_CHARS or output.count("\n") > OUTPUT_LINES:
+        title += f" (cut: {len(output):,} characters, {output.count(chr(10)) + 1:,} lines in all)"
+    return ["", f"{title}:"] + [f"  | {line}" for line in shown.split("\n")]
