@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -69,11 +70,14 @@ def make_assignment(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return student
 
 
-def write_assignment(solution_path: Path, out: Path) -> Path:
+def write_assignment(
+    solution_path: Path, out: Path, *, verify: Callable[[Path], object] | None = None
+) -> Path:
     """Write the student notebook made from `solution_path`; return its path.
 
     `out` ending in `.ipynb` is the file to write; anything else is a folder that gets
-    `rnn_forward.ipynb`.
+    `rnn_forward.ipynb`. `verify(solution_path)` runs once the student notebook is made and
+    before anything is written (the kernel preflight: slow, so after the cheap refusals).
     """
     solution_path, target = Path(solution_path), output_path(Path(out))
     student = make_assignment(_read_notebook(solution_path))
@@ -85,6 +89,8 @@ def write_assignment(solution_path: Path, out: Path) -> Path:
         ) from exc
     if target.resolve() == solution_path.resolve():
         raise UsageError(f"refusing to overwrite the solution notebook {solution_path}")
+    if verify is not None:
+        verify(solution_path)
     text = nbformat.writes(student).rstrip("\n") + "\n"  # type: ignore[no-untyped-call]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

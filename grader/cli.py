@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import os
 import sys
 import tempfile
@@ -184,15 +185,18 @@ def _assign(args: argparse.Namespace) -> int:
     from grader.assign import output_path, write_assignment
 
     _check_target(output_path(args.out))
-    if not args.no_execute:
-        from grader.preflight import verify_solution
-
-        verify_solution(args.solution, timeout=args.cell_timeout)
-        print(f"ran {args.solution} in a Jupyter kernel: every cell ran, the hidden states match"
-              " the course notebook, the self-check gives full marks")  # fmt: skip
-    path = write_assignment(args.solution, args.out)
+    path = write_assignment(args.solution, args.out, verify=None if args.no_execute else
+                            functools.partial(_preflight, timeout=args.cell_timeout))  # fmt: skip
     print(f"wrote {path}")
     return ExitCode.PASSED
+
+
+def _preflight(solution: Path, *, timeout: int) -> None:
+    from grader.preflight import verify_solution
+
+    verify_solution(solution, timeout=timeout)
+    print(f"ran {solution} in a Jupyter kernel: every cell ran, the hidden states match the"
+          " course notebook, the self-check gives full marks")  # fmt: skip
 
 
 def _gradescope(args: argparse.Namespace) -> int:
