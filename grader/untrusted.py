@@ -15,7 +15,7 @@ from typing import Any
 
 __all__ = ["JSONLimitError", "clean_text", "loads", "nesting"]
 
-MAX_INTEGER_DIGITS = 40  # JSON integers longer than this are refused, not converted
+MAX_INTEGER_DIGITS = 100  # longer JSON integers are refused, not converted (a 256-bit seed has 78)
 # A JSON string, escapes included (the unrolled form: no backtracking, no recursion in `re`).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
