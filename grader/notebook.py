@@ -72,7 +72,7 @@ def not_json(text: str, exc: json.JSONDecodeError) -> str:
         return "not a notebook: the file is text but not JSON, as an .ipynb file is"
     if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
         return (
-            f"not a notebook: the JSON stops in the middle, at line {exc.lineno}, column"
+            f"not a notebook: invalid JSON that stops in the middle, at line {exc.lineno}, column"
             f" {exc.colno}; the file looks truncated (an interrupted upload or save)"
         )
     return f"not a notebook: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
