@@ -111,13 +111,15 @@ class _Changes:
 
     def __init__(self, statements: list[_Statement]) -> None:
         self._statements = statements
-        self._assigned: dict[str, _Pending] = {}
-        self._called: dict[str, _Pending] = {}
+        assigned: dict[str, list[int]] = {}
+        called: dict[str, list[int]] = {}
         for index, stmt in enumerate(statements):
             for name in stmt.assigns_into:
-                self._assigned.setdefault(name, _Pending()).indexes.append(index)
+                assigned.setdefault(name, []).append(index)
             for name in stmt.calls_on:
-                self._called.setdefault(name, _Pending()).indexes.append(index)
+                called.setdefault(name, []).append(index)
+        self._assigned = {name: _Pending(indexes) for name, indexes in assigned.items()}
+        self._called = {name: _Pending(indexes) for name, indexes in called.items()}
 
     def take(self, name: str, binding: int, before: int) -> Iterator[int]:
         """Changes to `name` after `binding` and before `before` not handed out yet. A module's
@@ -135,13 +137,12 @@ class _Changes:
 class _Pending:
     """One name's changes in notebook order; taken ones are skipped (path-compressed)."""
 
-    def __init__(self) -> None:
-        self.indexes: list[int] = []
-        self._next: list[int] = []  # position -> a position at or after it that may be untaken
+    def __init__(self, indexes: list[int]) -> None:
+        self.indexes = indexes  # statement indexes, ascending
+        self._next = list(range(len(indexes)))  # position -> one at or after it maybe untaken
 
     def take(self, after: int, before: int) -> list[int]:
-        if len(self._next) != len(self.indexes):
-            self._next = list(range(len(self.indexes)))
+        """Untaken indexes strictly between `after` and `before`, now taken."""
         taken = []
         position = self._find(bisect_right(self.indexes, after))
         while position < len(self.indexes) and self.indexes[position] < before:
