@@ -14,7 +14,12 @@ from typing import Any
 
 from grader.errors import NotebookError
 from grader.results import Problem
-from grader.settings import MAX_CODE_CHARS, MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_DEPTH
+from grader.settings import (
+    MAX_CODE_CELLS,
+    MAX_CODE_CHARS,
+    MAX_NOTEBOOK_BYTES,
+    MAX_NOTEBOOK_DEPTH,
+)
 from grader.untrusted import JSONLimitError, loads
 
 QUOTE_CHARS = 60  # how much of a cell's first line a location quotes
@@ -93,6 +98,8 @@ def _code_cells(raw: dict[str, Any]) -> Notebook:
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
+        if len(out) == MAX_CODE_CELLS:
+            raise NotebookError(f"the notebook has more than {MAX_CODE_CELLS:,} code cells")
         number, source = len(out) + 1, _source(cell.get("source", ""))
         if source is None:
             problems.append(

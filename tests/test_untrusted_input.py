@@ -19,7 +19,7 @@ from grader.report import render
 from grader.results import GradeResult
 from grader.sandbox import frames
 from grader.sandbox.client import Sandbox
-from grader.settings import MAX_CODE_CHARS, MAX_NOTEBOOK_BYTES
+from grader.settings import MAX_CODE_CELLS, MAX_CODE_CHARS, MAX_NOTEBOOK_BYTES
 
 DEEP = 100_000
 
@@ -70,6 +70,10 @@ UNGRADABLE: dict[str, tuple[Callable[[], bytes], str]] = {
     "more code than a notebook holds": (
         lambda: notebook([IMPORTS + "x = 1\n" * (MAX_CODE_CHARS // 6 + 1)]),
         "characters of code",
+    ),
+    "more code cells than a notebook holds": (
+        lambda: notebook([*correct_cells(), *[""] * MAX_CODE_CELLS]),
+        "code cells",
     ),
     "a file over the size cap": (
         lambda: notebook(correct_cells()) + b" " * MAX_NOTEBOOK_BYTES,  # valid JSON, too large
