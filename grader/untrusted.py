@@ -16,8 +16,10 @@ from typing import Any
 __all__ = ["JSONLimitError", "clean_text", "loads", "nesting"]
 
 MAX_INTEGER_DIGITS = 100  # longer JSON integers are refused, not converted (a 256-bit seed has 78)
-# A JSON string, escapes included (the unrolled form: no backtracking, no recursion in `re`).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, escapes included; one never closed runs to the end of the input. Every match
+# attempt that starts at a quote succeeds on its greedy path, so the scan is linear: a pattern
+# that can fail would rescan the rest of the input from every later quote.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")  # +1 and -1 as signed bytes
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")

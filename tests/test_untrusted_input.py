@@ -20,6 +20,7 @@ from grader.results import GradeResult
 from grader.sandbox import frames
 from grader.sandbox.client import Sandbox
 from grader.settings import MAX_CODE_CELLS, MAX_CODE_CHARS, MAX_NOTEBOOK_BYTES
+from grader.untrusted import nesting
 
 DEEP = 100_000
 
@@ -245,3 +246,10 @@ def test_a_batch_reports_hostile_files_as_the_students_not_as_grader_failures(
         (source / f"{stem}.ipynb").write_bytes(data)
     summary = run_batch(source, BatchOptions(out=tmp_path / "out", workers=1))
     assert (summary.graded, summary.failed) == (len(hostile), 0)
+
+
+def test_an_unclosed_string_is_scanned_once_to_the_end_not_once_per_later_quote() -> None:
+    """The depth scan skips strings; one that never closes holds the rest of the input, so the
+    escaped quotes inside it start no scans of their own (each would cost the rest again)."""
+    assert nesting(b"[" + b'"\\"' * 10_000 + b"[[") == 1
+    assert nesting(b'[{"a\\\\": ["]]", "\\"[["]}]') == 3
