@@ -19,7 +19,26 @@ from grader.results import Problem
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 # What ast.parse and symtable raise on code Python cannot compile; none of them is our bug.
 COMPILE_FAILURES = (SyntaxError, RecursionError, MemoryError, ValueError)
-_LATER = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)  # bodies run later
+# Statements that hold statements, and those that can change an object (a definition's body runs
+# later, so it is not entered).
+_BLOCKS = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.TryStar,
+    ast.Match,
+    ast.excepthandler,
+    ast.match_case,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Delete,
+    ast.Expr,
+)
 _MAGIC = re.compile(r"^(\s*)(%|!)")
 _CELL_MAGIC = re.compile(r"^\s*%%")
 _LINE_BREAK = re.compile(r"\r\n?")
@@ -60,8 +79,9 @@ def cell_statements(cell: int, raw_source: str, problems: list[Problem]) -> Iter
         problems.append(_unreadable(cell, raw_source, exc))
         return
     lines = source.split("\n")
+    encoded = _Lines(lines)
     for node in tree.body:
-        start, text = _segment(lines, node)
+        start, text = _segment(lines, encoded, node)
         assigned, called = _changes(node)
         yield Statement(
             node=node,
@@ -93,20 +113,34 @@ def _unreadable(cell: int, source: str, exc: BaseException) -> Problem:
     )
 
 
-def _segment(lines: list[str], node: ast.stmt) -> tuple[int, str]:
+def _segment(lines: list[str], encoded: _Lines, node: ast.stmt) -> tuple[int, str]:
     """The statement's own text and first line, decorators included (ast.get_source_segment,
-    without splitting the whole cell again for every statement)."""
+    without splitting the cell again, or copying a whole line, for every statement: a line of
+    100,000 `x = 1;` statements must cost its length once, not once per statement)."""
     decorators = getattr(node, "decorator_list", [])
     if decorators:
         start = min(d.lineno for d in decorators) - 1  # the '@' sits one column left of the name
         return start + 1, "\n".join(lines[start : node.end_lineno])
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-    end = node.end_col_offset
-    chosen = [line.encode() for line in lines[first : last + 1]]
-    chosen[0] = chosen[0][node.col_offset :]
-    if end is not None:
-        chosen[-1] = chosen[-1][: end - (node.col_offset if first == last else 0)]
+    begin, end = node.col_offset, node.end_col_offset  # in UTF-8 bytes, as ast counts them
+    if first == last:
+        return node.lineno, encoded[first][begin:end].decode()
+    middle = [line.encode() for line in lines[first + 1 : last]]
+    chosen = [encoded[first][begin:], *middle, encoded[last][:end]]
     return node.lineno, b"\n".join(chosen).decode()
+
+
+class _Lines:
+    """A cell's lines as UTF-8, each encoded once and only when a statement needs it."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+        self._encoded: dict[int, bytes] = {}
+
+    def __getitem__(self, index: int) -> bytes:
+        if index not in self._encoded:
+            self._encoded[index] = self._lines[index].encode()
+        return self._encoded[index]
 
 
 def _binds(node: ast.stmt) -> Iterator[str]:
@@ -189,7 +223,8 @@ def _changes(node: ast.stmt) -> tuple[frozenset[str], frozenset[str]]:
             assigned.update(_assigned_roots(list(targets)))
         elif isinstance(sub, ast.Expr) and (receiver := _receiver(sub.value)) is not None:
             called.update(_root(receiver))
-        stack.extend(c for c in ast.iter_child_nodes(sub) if not isinstance(c, _LATER))
+        # Only statements change objects, and they nest only in statement blocks.
+        stack.extend(c for c in ast.iter_child_nodes(sub) if isinstance(c, _BLOCKS))
     return frozenset(assigned), frozenset(called)
 
 
