@@ -24,7 +24,8 @@ class NotebookError(SubmissionError):
     """The file cannot be read as a gradable Jupyter notebook."""
 
     def __init__(self, reason: str, *, cell: int | None = None) -> None:
-        super().__init__(reason if cell is None else f"cell {cell}: {reason}")
+        """`cell` counts code cells from 1, as the student does (not the JSON index)."""
+        super().__init__(reason if cell is None else f"code cell {cell}: {reason}")
         self.reason = reason
         self.cell = cell
 

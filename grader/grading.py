@@ -21,6 +21,7 @@ from grader.results import Environment, GradeResult, SubmissionInfo
 from grader.sandbox.client import Sandbox
 from grader.scoring import score, ungradable
 from grader.settings import DEFAULT_GRADING_SEED, DEFAULT_LIMITS, MAX_NOTEBOOK_BYTES, Limits
+from grader.untrusted import clean_text
 from grader.withhold import withhold_hidden
 
 
@@ -63,16 +64,13 @@ class Grader:
     def grade_path(self, path: Path) -> GradeResult:
         """Grade a notebook file; unreadable files give an ungradable result, not an exception."""
         try:
-            if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-                return self._ungradable(
-                    path.name, b"", "the file is larger than 50 MB", time.perf_counter()
-                )
-            data = path.read_bytes()
+            with path.open("rb") as file:  # never more than the cap, even if the file grows
+                data = file.read(MAX_NOTEBOOK_BYTES + 1)
         except OSError as exc:
             return self._ungradable(
                 str(path), b"", f"cannot read the file: {exc.strerror}", time.perf_counter()
             )
-        return self.grade_bytes(data, name=str(path))
+        return self.grade_bytes(data, name=str(path))  # load_notebook refuses what is too large
 
     def grade_bytes(self, data: bytes, *, name: str = "submission.ipynb") -> GradeResult:
         """Grade notebook bytes: the pipeline of the README, stage by stage."""
@@ -131,7 +129,9 @@ class Grader:
 
 
 def _info(name: str, data: bytes) -> SubmissionInfo:
-    return SubmissionInfo(path=name, sha256=hashlib.sha256(data).hexdigest() if data else "")
+    # A file name that is not UTF-8 (surrogate escapes) must not break a report or the gradebook.
+    digest = hashlib.sha256(data).hexdigest() if data else ""
+    return SubmissionInfo(path=clean_text(name), sha256=digest)
 
 
 def grade_bytes(

@@ -11,6 +11,8 @@ import torch
 from grader.plan import ARG_NAMES, PlannedCall
 from grader.results import Problem
 from grader.sandbox import wire
+from grader.settings import DEFAULT_LIMITS
+from grader.untrusted import clean_text
 
 # Statuses a call can end with (the child's or the fork server's word for it).
 RETURNED = "returned"
@@ -21,6 +23,15 @@ CRASHED = "crashed"
 SKIPPED = "skipped"
 NOT_RUN = "not-run"
 GARBLED = "garbled"
+STATUSES = frozenset({RETURNED, RAISED, MISSING, TIMEOUT, CRASHED, SKIPPED, NOT_RUN, GARBLED})
+
+# Caps on what the child may make the grader keep (its own encoder stays well inside them).
+ERROR_CHARS = 2_000  # an exception message or a reason
+TRACEBACK_CHARS = 4_000  # the student's own frames
+NAME_CHARS = 200  # a type name, a device, a parameter name, a scalar string
+MAX_VALUE_DEPTH = 4  # nested tuples and lists in a returned value
+MAX_ITEMS = 16  # items of one returned container, parameters of one module
+MAX_TRACE = 10_000  # torch call names and matrix products of one traced call
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,9 +101,13 @@ def observe(
     *,
     missing: dict[str, str],
     max_elements: int,
+    max_output: int = DEFAULT_LIMITS.output_chars,
 ) -> Observations:
-    """Decode the reply; calls of functions the notebook lacks come back MISSING with the reason."""
-    replies: Iterator[dict[str, Any]] = iter(reply.get("calls", []))
+    """Decode the reply; calls of functions the notebook lacks come back MISSING with the reason.
+
+    The reply is the hostile child's word, already parsed with bounded depth and UTF-8 clean text
+    (`sandbox/frames.py`): everything here is checked for type and capped in size."""
+    replies: Iterator[Any] = iter(_list(reply.get("calls")))
     calls = []
     for call in planned:
         if call.function in missing:
@@ -101,38 +116,47 @@ def observe(
         raw = next(replies, {"status": NOT_RUN})
         try:
             calls.append(_observation(call, raw, max_elements))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # hostile reply
-            calls.append(Observation(call=call, status=GARBLED, error=f"unreadable reply: {exc}"))
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+            calls.append(
+                Observation(
+                    call=call, status=GARBLED, error=_text(f"unreadable reply: {exc}", ERROR_CHARS)
+                )
+            )
     grouped: dict[str, list[Observation]] = {}
     for obs in calls:
         grouped.setdefault(obs.call.function, []).append(obs)
     return Observations(
         calls=tuple(calls),
-        active=tuple(str(p) for p in reply.get("active", [])),
-        missing=tuple(str(p) for p in reply.get("missing", [])),
-        problems=tuple(_module_problem(p) for p in reply.get("module_problems", [])),
-        output=str(reply.get("output", "")),
+        active=_texts(reply.get("active")),
+        missing=_texts(reply.get("missing")),
+        problems=tuple(_module_problem(p) for p in _list(reply.get("module_problems"))[:100]),
+        output=_text(reply.get("output", ""), max_output),
         by_function={k: tuple(v) for k, v in grouped.items()},
     )
 
 
-def _observation(call: PlannedCall, raw: dict[str, Any], max_elements: int) -> Observation:
-    status = str(raw.get("status", GARBLED))
+def _observation(call: PlannedCall, raw: Any, max_elements: int) -> Observation:
+    if not isinstance(raw, dict):
+        raise ValueError("a call's result is not an object")
+    status = raw.get("status", GARBLED)
+    if status not in STATUSES:
+        return Observation(call=call, status=GARBLED, error="unreadable reply: unknown status")
     if status != RETURNED:
         return Observation(
             call=call,
             status=status,
-            error=str(raw.get("error") or raw.get("detail") or ""),
+            error=_text(raw.get("error") or raw.get("detail") or "", ERROR_CHARS),
             where=_where(raw.get("line")),
-            traceback=str(raw.get("traceback", "")),
-            seconds=float(raw.get("seconds", 0.0)),
+            traceback=_text(raw.get("traceback", ""), TRACEBACK_CHARS),
+            seconds=_seconds(raw.get("seconds")),
         )
     try:
         devices: set[str] = set()
         value = decode_value(raw.get("value"), max_elements, devices)
         trace = _trace(raw.get("trace"))
-    except (ValueError, TypeError, KeyError) as exc:
-        return Observation(call=call, status=GARBLED, error=f"unreadable return value: {exc}")
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
+        error = _text(f"unreadable return value: {exc}", ERROR_CHARS)
+        return Observation(call=call, status=GARBLED, error=error)
     return Observation(
         call=call,
         status=RETURNED,
@@ -140,37 +164,58 @@ def _observation(call: PlannedCall, raw: dict[str, Any], max_elements: int) -> O
         devices=frozenset(devices),
         mutated=_mutated(call.function, raw.get("mutated")),
         trace=trace,
-        seconds=float(raw.get("seconds", 0.0)),
+        seconds=_seconds(raw.get("seconds")),
     )
 
 
-def decode_value(record: Any, max_elements: int, devices: set[str]) -> Any:
-    """Untrusted value record -> Python/torch objects; ValueError on anything malformed."""
+def decode_value(record: Any, max_elements: int, devices: set[str], depth: int = 0) -> Any:
+    """Untrusted value record -> Python/torch objects; ValueError on anything malformed.
+
+    Accepts what the child's encoder can produce (containers 3 deep of up to 16 items, plain
+    scalars, short strings) and nothing larger."""
     if not isinstance(record, dict):
         raise ValueError("malformed value")
     kind = record.get("t")
     if kind == "tensor":
-        devices.add(str(record.get("device", "cpu")))
+        devices.add(_text(record.get("device", "cpu"), NAME_CHARS))
         return wire.decode_tensor(record, max_elements)
     if kind in ("tuple", "list"):
-        items = [decode_value(item, max_elements, devices) for item in record.get("items", [])]
-        return tuple(items) if kind == "tuple" else items
+        items = _list(record.get("items"))
+        if depth >= MAX_VALUE_DEPTH or len(items) > MAX_ITEMS:
+            raise ValueError(f"containers nest at most {MAX_VALUE_DEPTH} deep, {MAX_ITEMS} items")
+        decoded = [decode_value(item, max_elements, devices, depth + 1) for item in items]
+        return tuple(decoded) if kind == "tuple" else decoded
     if kind == "scalar":
-        return record.get("v")
+        return _scalar(record.get("v"))
     if kind == "module":
-        params = {
-            str(name): wire.decode_tensor(t, max_elements)
-            for name, t in dict(record.get("params", {})).items()
-        }
-        return ModuleInfo(
-            type=str(record.get("type")),
-            exact_rnn=record.get("exact_rnn") is True,
-            config=dict(record.get("config", {})),
-            params=params,
-        )
+        return _module(record, max_elements)
     return Other(
-        type=str(record.get("type")), tensor_subclass=record.get("tensor_subclass") is True
+        type=_text(record.get("type"), NAME_CHARS),
+        tensor_subclass=record.get("tensor_subclass") is True,
     )
+
+
+def _module(record: dict[str, Any], max_elements: int) -> ModuleInfo:
+    params, config = record.get("params", {}), record.get("config", {})
+    if not isinstance(params, dict) or not isinstance(config, dict) or len(params) > MAX_ITEMS:
+        raise ValueError("malformed module")
+    return ModuleInfo(
+        type=_text(record.get("type"), NAME_CHARS),
+        exact_rnn=record.get("exact_rnn") is True,
+        config={_text(k, NAME_CHARS): _scalar(v) for k, v in list(config.items())[:MAX_ITEMS]},
+        params={
+            _text(k, NAME_CHARS): wire.decode_tensor(t, max_elements) for k, t in params.items()
+        },
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """A returned plain scalar: None, bool, int, float or a short string."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value[:NAME_CHARS]
+    raise ValueError("malformed scalar")
 
 
 def _mutated(function: str, positions: Any) -> tuple[str, ...]:
@@ -178,41 +223,83 @@ def _mutated(function: str, positions: Any) -> tuple[str, ...]:
     names = ARG_NAMES.get(function, ())
     if not isinstance(positions, list):
         return ()
-    return tuple(names[i] for i in positions if type(i) is int and 0 <= i < len(names))
+    return tuple(names[i] for i in positions[:16] if type(i) is int and 0 <= i < len(names))
 
 
 def _trace(raw: Any) -> Trace | None:
     if not isinstance(raw, dict):
         return None
-    counts = {str(k): int(v) for k, v in dict(raw.get("counts", {})).items()}
-    products = tuple(
-        (str(name), tuple(tuple(int(n) for n in shape) for shape in shapes))
-        for name, shapes in list(raw.get("products", []))
+    counts = raw.get("counts", {})
+    products = _list(raw.get("products"))
+    if not isinstance(counts, dict) or len(counts) > MAX_TRACE or len(products) > MAX_TRACE:
+        raise ValueError("malformed trace")
+    return Trace(
+        counts={_text(k, NAME_CHARS): _count(v) for k, v in counts.items()},
+        products=tuple(_product(p) for p in products),
     )
-    return Trace(counts=counts, products=products)
+
+
+def _product(raw: Any) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    name, shapes = raw
+    if not isinstance(shapes, list) or len(shapes) > 8:
+        raise ValueError("malformed product")
+    return _text(name, NAME_CHARS), tuple(tuple(_count(n) for n in _list(s)[:8]) for s in shapes)
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or not 0 <= value < 2**53:
+        raise ValueError("malformed count")
+    return value
 
 
 def _where(raw: Any) -> tuple[int, int] | None:
+    """(code cell, line) when both are plausible numbers (the child sends the cell as text)."""
     try:
         cell, line = raw
-        return int(cell), int(line)
     except (TypeError, ValueError):
         return None
+    cell = int(cell) if isinstance(cell, str) and cell.isdigit() and len(cell) < 7 else cell
+    if type(cell) is int and type(line) is int and 0 < cell < 10**6 and 0 < line < 10**7:
+        return cell, line
+    return None
 
 
 def _module_problem(raw: Any) -> Problem:
     raw = raw if isinstance(raw, dict) else {}
-    where = _where(raw.get("line"))
+    at, cell_only = _where(raw.get("line")), _where([raw.get("cell"), 1])
+    error = _text(raw.get("error"), ERROR_CHARS)
     return Problem(
-        message=f"this statement failed when the notebook's code was loaded: {raw.get('error')}",
-        cell=where[0] if where else _int_or_none(raw.get("cell")),
-        line=where[1] if where else None,
+        message=f"this statement failed when the notebook's code was loaded: {error}",
+        cell=at[0] if at else cell_only[0] if cell_only else None,
+        line=at[1] if at else None,
         severity="error",
     )
 
 
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def _seconds(value: Any) -> float:
+    """A duration the child measured: finite and non-negative, else 0."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e6:
+        return float(value)
+    return 0.0
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(_text(item, NAME_CHARS) for item in _list(value)[:64])
+
+
+def _text(value: Any, limit: int) -> str:
+    """Child-controlled text, capped; lone surrogates are already gone (frames.parse_frame)."""
+    text = value if isinstance(value, str) else "" if value is None else _short_repr(value)
+    text = clean_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _short_repr(value: Any) -> str:
+    """A number or a small structure as text; a large structure only by its type."""
+    if isinstance(value, int | float | bool):
+        return str(value)
+    return f"<{type(value).__name__}>"

@@ -77,7 +77,7 @@ class Problem:
     """A note about the notebook found while extracting or running it (not a check)."""
 
     message: str  # what is wrong, in words
-    cell: int | None = None  # 1-based cell number in the notebook
+    cell: int | None = None  # code cell number, 1-based among code cells (as a student counts)
     line: int | None = None  # 1-based line within the cell
     severity: str = "warning"  # "warning" or "error"
 

@@ -63,6 +63,9 @@ def default_workers() -> int:
 
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are ungradable, in grade and batch alike
+MAX_NOTEBOOK_DEPTH = 200  # JSON nesting a notebook may have (nbformat itself needs about 8)
+MAX_CODE_CHARS = 1_000_000  # code parsed from one notebook: a course notebook holds ~20,000
+MAX_CODE_CELLS = 10_000  # code cells read from one notebook: a course notebook has ~30
 MAX_NESTED_ZIP_BYTES = 512 * 1024 * 1024  # a zip inside the class zip is opened up to this size
 BATCH_WORKER_SLACK_SECONDS = 60.0  # past the sandbox's own limit, a silent worker is killed
 BATCH_PROGRESS_SECONDS = 10.0  # how often non-terminal progress lines are printed

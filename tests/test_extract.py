@@ -50,9 +50,9 @@ def test_a_clean_notebook_yields_all_five_functions_and_no_problems() -> None:
     ]
 
 
-def test_cells_are_numbered_as_the_notebook_shows_them_markdown_included() -> None:
+def test_cells_are_numbered_among_code_cells_as_a_student_counts_them() -> None:
     result = extracted(*correct_cells(), markdown=["# Title", "Some text"])
-    assert result.found["init_hidden"] == 4
+    assert result.found["init_hidden"] == 2  # the second code cell, not the fourth JSON cell
 
 
 def test_a_statement_knows_the_line_it_starts_on() -> None:

@@ -125,13 +125,13 @@ def describe_failure(obs: Observation) -> str:
 
 
 def at(obs: Observation) -> str:
-    return f" (cell {obs.where[0]}, line {obs.where[1]})" if obs.where else ""
+    return f" (code cell {obs.where[0]}, line {obs.where[1]})" if obs.where else ""
 
 
 def where(obs: Observation) -> dict[str, Any]:
     details: dict[str, Any] = {"call": obs.call.label}
     if obs.where:
-        details.update(cell=obs.where[0], line=obs.where[1])
+        details.update(code_cell=obs.where[0], line=obs.where[1])
     if obs.traceback and exception_type(obs.error) != "NotImplementedError":
         details["traceback"] = obs.traceback
     return details

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from grader.report.inert import inert
 from grader.report.text import MESSAGE_CHARS, MESSAGE_LINES
 from grader.results import GradeResult, Outcome
+from grader.settings import MAX_NOTEBOOK_DEPTH
+from grader.untrusted import loads
 
 MAX_ANNOTATIONS = 10  # GitHub's per-step limit for error annotations
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
@@ -51,9 +53,9 @@ def render(result: GradeResult, notebook: bytes | None = None) -> str:
 def function_line(notebook: bytes, function: str) -> int | None:
     """1-based line in the raw JSON of the last `def function(` in a code cell, else None."""
     try:
-        raw = json.loads(notebook.decode("utf-8"))
+        raw = loads(notebook, max_depth=MAX_NOTEBOOK_DEPTH)  # the student's file: bounded
         cells = raw["cells"]
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     pattern = re.compile(rf"^\s*def\s+{re.escape(function)}\s*\(")
     found: tuple[int, int] | None = None

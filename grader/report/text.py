@@ -89,10 +89,10 @@ def detail_items(check: CheckResult) -> list[tuple[str, str]]:
 
 
 def problem_line(problem: Problem) -> str:
-    """`cell 3, line 2: error: message` (where known), bounded."""
+    """`code cell 3, line 2: error: message` (where known), bounded."""
     where = []
     if problem.cell is not None:
-        where.append(f"cell {problem.cell}")
+        where.append(f"code cell {problem.cell}")
     if problem.line is not None:
         where.append(f"line {problem.line}")
     prefix = ", ".join(where)

@@ -28,6 +28,7 @@ _write_frame = wire.write_frame
 _dumps = json.dumps
 _clone = torch.Tensor.clone
 _equal = torch.equal
+_CELL = "<code cell "  # student frames: file names count code cells as the student does
 
 
 def main(
@@ -96,7 +97,7 @@ def _unchanged(now: torch.Tensor, before: torch.Tensor) -> bool:
 def _exec_chunk(chunk: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any] | None:
     source = "\n" * (int(chunk["line"]) - 1) + str(chunk["source"])
     try:
-        exec(compile(source, f"<cell {chunk['cell']}>", "exec"), namespace)
+        exec(compile(source, f"{_CELL}{chunk['cell']}>", "exec"), namespace)
     except BaseException as exc:  # one failing statement must not sink the others
         return {"cell": chunk["cell"], "line": _student_line(exc), "error": _describe(exc)}
     return None
@@ -134,14 +135,14 @@ def _describe(exc: BaseException) -> str:
 
 def _student_frames(exc: BaseException) -> list[traceback.FrameSummary]:
     frames = traceback.extract_tb(exc.__traceback__)
-    return [f for f in frames if f.filename.startswith("<cell ")]
+    return [f for f in frames if f.filename.startswith(_CELL)]
 
 
 def _student_line(exc: BaseException) -> list[Any] | None:
     frames = _student_frames(exc)
-    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<cell "):
-        return [exc.filename[6:-1], exc.lineno]
-    return [frames[-1].filename[6:-1], frames[-1].lineno] if frames else None
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith(_CELL):
+        return [exc.filename[len(_CELL) : -1], exc.lineno]
+    return [frames[-1].filename[len(_CELL) : -1], frames[-1].lineno] if frames else None
 
 
 def _student_traceback(exc: BaseException) -> str:

@@ -11,8 +11,10 @@ import struct
 from typing import Any
 
 from grader.errors import SandboxError
+from grader.untrusted import loads
 
 _HEADER = struct.Struct(">I")
+MAX_DEPTH = 64  # nesting a frame may have: a peer may be a hostile child (ours need about 10)
 
 
 class FrameTooLarge(SandboxError):
@@ -72,7 +74,9 @@ def split_frame(payload: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def parse_frame(payload: bytes) -> dict[str, Any]:
-    message = json.loads(payload)
+    """One frame's JSON, parsed as untrusted: ValueError when too deep, too long a number or
+    invalid; its text comes back UTF-8 clean (no lone surrogates)."""
+    message = loads(payload, max_depth=MAX_DEPTH)
     if not isinstance(message, dict):
         raise ValueError("a frame must hold a JSON object")
     return message

@@ -220,7 +220,7 @@ class _Job:
             attempt.buffer += data
             try:
                 progressed = self._consume(attempt)
-            except (ValueError, KeyError, TypeError) as exc:  # forged or corrupted by the child
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:  # forged by the child
                 attempt.ended = f"the process sent malformed results ({type(exc).__name__})"
                 return
             if progressed:
