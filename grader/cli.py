@@ -220,7 +220,7 @@ def _batch(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
-    _prepare_folder(args.out)
+    _check_target(args.out / "gradebook.sqlite")  # creates nothing: a bad source writes nothing
     options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
                            device=args.device, grading_seed=_seed(args, public=False))  # fmt: skip
     printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())

@@ -177,7 +177,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
     lines += _section(
         "Errored, timed out or ungradable",
         ["student", "outcome", "reason"],
-        [[who(e["student"], e["name"]), e["outcome"], e["reason"]] for e in summary["errored"]],
+        [[who(e["student"], e.get("name", "")), e["outcome"], e["reason"]] for e in summary["errored"]],
     )
     lines += _section(
         "Files that could not be read or were skipped",
@@ -187,7 +187,7 @@ def to_markdown(summary: dict[str, Any]) -> str:
     lines += _section(
         "Other notebooks set aside (not graded)",
         ["student", "file"],
-        [[who(s["student"], s["name"]), s["file"]] for s in summary["set_aside"]],
+        [[who(s["student"], s.get("name", "")), s["file"]] for s in summary["set_aside"]],
     )
     if len(summary["case_sets"]) > 1:
         lines += ["", "Warning: these grades come from different case sets (grading seeds)."]
