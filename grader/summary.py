@@ -177,7 +177,10 @@ def to_markdown(summary: dict[str, Any]) -> str:
     lines += _section(
         "Errored, timed out or ungradable",
         ["student", "outcome", "reason"],
-        [[who(e["student"], e.get("name", "")), e["outcome"], e["reason"]] for e in summary["errored"]],
+        [
+            [who(e["student"], e.get("name", "")), e["outcome"], e["reason"]]
+            for e in summary["errored"]
+        ],
     )
     lines += _section(
         "Files that could not be read or were skipped",
