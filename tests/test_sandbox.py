@@ -114,7 +114,7 @@ def test_the_grader_survives_a_dead_fork_server_and_restarts_it() -> None:
         assert box.run(job)["calls"][0]["status"] == "returned"
 
 
-def test_inputs_cross_once_and_every_job_sees_them_untouched(sandbox: Sandbox) -> None:
+def test_inputs_are_encoded_once_and_every_job_sees_them_untouched(sandbox: Sandbox) -> None:
     import torch
 
     from grader.observations import decode_value
@@ -123,7 +123,7 @@ def test_inputs_cross_once_and_every_job_sees_them_untouched(sandbox: Sandbox) -
     call = Call(function="f", args=(encode_tensor(torch.arange(3.0)),))
     job = _job("def f(t):\n    out = t.clone()\n    t.add_(100)\n    return out\n", call)
     first, second = sandbox.run(job), sandbox.run(job)
-    assert isinstance(sandbox._job_message(job)["calls"][0], int)  # a reference, not the tensor
+    assert sandbox._encode(call) is sandbox._encode(call)  # encoded once, kept by the grader
     for reply in (first, second):
         result = reply["calls"][0]
         assert decode_value(result["value"], 10, set()).tolist() == [0.0, 1.0, 2.0]
