@@ -24,6 +24,7 @@ from typing import Any
 
 from grader.errors import InternalError, UsageError
 from grader.sandbox import frames
+from grader.sandbox import limits as sandbox_limits
 from grader.sandbox.client import scrubbed_env
 from grader.worker import SANDBOX_ENV
 
@@ -70,6 +71,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             start_new_session=True,
             env=worker_env(config),
+            preexec_fn=_die_with(os.getpid()),
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.request = self.process.stdin.fileno()
@@ -237,7 +239,7 @@ class Pool:
             return
         self.closed = True
         for worker in self.workers:
-            if now:
+            if now or not worker.ready:  # one still starting has nothing to finish
                 worker.kill()
             worker.close(wait=10)
         self.workers.clear()
@@ -250,9 +252,19 @@ class Pool:
         self.close(now=kind is not None)
 
 
+def _die_with(parent: int) -> Callable[[], None]:
+    """Run in the new worker before exec: it gets SIGKILL when the batch's main process ends
+    (killed, or crashed), and its zygote and child follow it the same way."""
+
+    def guard() -> None:
+        sandbox_limits.die_with_parent(parent)
+
+    return guard
+
+
 def worker_env(config: dict[str, Any]) -> dict[str, str]:
-    """No secret (GRADER_SEED, tokens) in a worker's environment: its fork server is forked from
-    it, and the seed arrives in the config frame only after that fork."""
+    """No secret (GRADER_SEED, tokens) in a worker's environment or command line: its zygote is
+    forked from it, and the seed arrives in the config frame only after that fork."""
     sandbox = {"device": config.get("device"), "limits": config.get("limits")}
     return {**scrubbed_env(), SANDBOX_ENV: json.dumps(sandbox)}
 
