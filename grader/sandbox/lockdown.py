@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,7 @@ def lock_down(
             "PATH": "/nonexistent",
         }
     )
+    tempfile.tempdir = context.workdir  # the zygote's cached choice (/tmp) is out of reach
     _silence_stdio(capture)
     active = ["private-tmp", "scrubbed-env", "output-cap", "wall-clock", "process-group"]
     missing: list[str] = []
