@@ -113,6 +113,7 @@ class Pool:
         silence_limit: float,
         command: Sequence[str] = WORKER_COMMAND,
     ) -> None:
+        sandbox_limits.hide_memory()  # its environment may hold the seed: not for children's eyes
         self.config = {"type": "config", **config}
         self.command = tuple(command)
         self.silence_limit = silence_limit
