@@ -24,7 +24,7 @@ CUDA_READ = (
     "/proc/self", "/proc/driver/nvidia", "/proc/devices", "/proc/cpuinfo", "/proc/meminfo",
     "/proc/modules", "/proc/sys/vm/mmap_min_addr", "/proc/sys/vm/overcommit_memory",
     "/sys/devices", "/sys/bus/pci", "/sys/module", "/sys/class", "/etc/nvidia",
-    "/usr/share/nvidia",
+    "/usr/share/nvidia", "/usr/local/nvidia", "/usr/local/cuda",
 )  # fmt: skip
 CUDA_DEVICES = (
     "/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
@@ -57,7 +57,9 @@ def paths(grader_root: str, device: str) -> tuple[list[str], list[str]]:
     read_only = [*read_only_paths(grader_root), *SYSTEM_READ]
     read_write = ["/dev/null"]
     if device.startswith("cuda"):
-        read_only += CUDA_READ
+        # libcuda is loaded after the child's lockdown (CUDA cannot start before a fork).
+        libraries = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+        read_only += [*CUDA_READ, *(p for p in libraries if os.path.isabs(p))]
         read_write += cuda_devices()
     return read_only, read_write
 
