@@ -138,3 +138,25 @@ def test_an_interrupted_or_killed_batch_leaves_nothing_running(
     tree = _chain(batch.pid, 3)
     batch.send_signal(how)
     assert _left_running(tree) == []
+
+
+def test_a_worker_whose_batch_stopped_listening_exits_quietly() -> None:
+    from grader.pool import WORKER_COMMAND, worker_env
+    from grader.sandbox import frames
+    from grader.settings import DEFAULT_LIMITS
+
+    config = {"type": "config", "device": "cpu", "seed": 1, "limits": DEFAULT_LIMITS.__dict__}
+    worker = subprocess.Popen(
+        WORKER_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=worker_env(config),
+    )
+    assert worker.stdin and worker.stdout and worker.stderr
+    frames.write_frame(worker.stdin.fileno(), config)
+    worker.stdout.close()  # a rerun with nothing to do: the batch never reads `ready`
+    worker.stdin.close()
+    errors = worker.stderr.read()
+    worker.wait(timeout=WAIT_SECONDS)
+    assert b"Traceback" not in errors and worker.returncode == 0, errors.decode()
