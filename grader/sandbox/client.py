@@ -90,7 +90,7 @@ class Sandbox:
             "landlock_abi": self.landlock_abi,
             "parent": os.getpid(),
         }
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _control_pair()
         try:
             if fork:
                 self._process = _fork_zygote(config, theirs.fileno())
@@ -198,6 +198,14 @@ class Sandbox:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _control_pair() -> tuple[socket.socket, socket.socket]:
+    """A socket pair that keeps message boundaries where the system has one (Linux)."""
+    try:
+        return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except (AttributeError, OSError):  # one request in flight at a time: a stream will do
+        return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 
 
 def scrubbed_env() -> dict[str, str]:
