@@ -48,7 +48,7 @@ def main(pipes: Pipes, context: ChildContext) -> NoReturn:
     try:
         limits.die_with_parent(context.zygote)
         os.setpgid(0, 0)
-        job = frames.read_frame(pipes.job, limit=JOB_BYTES)
+        job = frames.read_frame_parts(pipes.job, limit=JOB_BYTES)
         os.close(pipes.job)
         if job is None:
             os._exit(4)  # the grader went away before sending the job
@@ -69,26 +69,26 @@ def main(pipes: Pipes, context: ChildContext) -> NoReturn:
     os._exit(code)
 
 
-def decode_calls(calls: list[dict[str, Any]], max_elements: int) -> list[list[Any]]:
-    """Each call's arguments, tensors rebuilt from their wire records (checked, no code run)."""
+def decode_calls(calls: list[dict[str, Any]], body: bytes, max_elements: int) -> list[list[Any]]:
+    """Each call's arguments; tensors are views of one private copy of the job's raw bytes."""
+    buffer = bytearray(body)  # writable, so torch shares it instead of copying each tensor
     return [
-        [
-            wire.decode_tensor(a, max_elements) if _isinstance(a, dict) and a.get("t") == "tensor"
-            else a
-            for a in call["args"]
-        ]
+        wire.tensors_from_buffer(call["args"], buffer, int(call["base"]), max_elements)
         for call in calls
-    ]  # fmt: skip
+    ]
 
 
-def _run(job: dict[str, Any], fd: int, capture: CappedText, context: ChildContext) -> None:
+def _run(
+    job: tuple[dict[str, Any], bytes], fd: int, capture: CappedText, context: ChildContext
+) -> None:
     device = context.device
-    start = int(job["start"])
-    calls = job["calls"]
-    pristine = decode_calls(calls, context.limits.max_tensor_elements)
+    header, body = job
+    start = int(header["start"])
+    calls = header["calls"]
+    pristine = decode_calls(calls, body, context.limits.max_tensor_elements)
     args = [[_fresh(a, device) for a in call_args] for call_args in pristine]
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-    problems = [_exec_chunk(chunk, namespace) for chunk in job["chunks"]]
+    problems = [_exec_chunk(chunk, namespace) for chunk in header["chunks"]]
     _write_frame(
         fd, {"type": "module", "problems": [p for p in problems if p], "output": capture.take()}
     )

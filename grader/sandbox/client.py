@@ -19,6 +19,7 @@ from grader.errors import SandboxError
 from grader.sandbox import frames
 from grader.sandbox import limits as sandbox_limits
 from grader.sandbox.runner import ChildEnds, Submission
+from grader.sandbox.wire import CallBytes, call_bytes
 from grader.settings import DEFAULT_LIMITS, Limits
 
 _BOOT = (
@@ -76,7 +77,7 @@ class Sandbox:
         self._released: list[int] = []  # finished children the zygote may reap
         self.restarts = 0
         # Each call encoded once, by identity: a batch sends the same cases to every child.
-        self._encoded: dict[int, tuple[Call, bytes]] = {}
+        self._encoded: dict[int, tuple[Call, CallBytes]] = {}
         sandbox_limits.hide_memory()  # children cannot read this process's memory or environ
         self._start(fork=fork)
 
@@ -168,15 +169,14 @@ class Sandbox:
             limits=self.limits,
         )
 
-    def _encode(self, call: Call) -> bytes:
-        """A call as JSON, encoded once per Call object (a batch's cases are shared)."""
+    def _encode(self, call: Call) -> CallBytes:
+        """A call as JSON and raw bytes, once per Call object (a batch's cases are shared)."""
         known = self._encoded.get(id(call))
         if known is not None and known[0] is call:
             return known[1]
         if len(self._encoded) > MAX_KNOWN_CALLS:
             self._encoded.clear()
-        record = {"function": call.function, "args": list(call.args), "trace": call.trace}
-        encoded = json.dumps(record, separators=(",", ":")).encode()
+        encoded = call_bytes(call.function, call.args, call.trace)
         self._encoded[id(call)] = (call, encoded)  # holding the Call keeps its id from reuse
         return encoded
 

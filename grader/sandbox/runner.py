@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from grader.sandbox import frames
+from grader.sandbox.wire import CallBytes
 from grader.settings import Limits
 
 _POLL_SECONDS = 0.05  # how often a running child's progress is read, for the per-call deadline
@@ -62,12 +63,12 @@ class Submission:
         self,
         *,
         chunks: bytes,
-        calls: list[bytes],
+        calls: list[CallBytes],
         functions: list[str],
         limits: Limits,
     ) -> None:
         self.chunks = chunks  # the notebook's code chunks, encoded once as a JSON list
-        self.calls = calls  # each call (function, args, trace), encoded once as JSON
+        self.calls = calls  # each call (function, args, trace), encoded once
         self.functions = functions  # each call's function name
         self.limits = limits
         self.results: dict[int, bytes] = {}
@@ -92,10 +93,16 @@ class Submission:
                 "calls": calls}  # fmt: skip
 
     def _job_frame(self, start: int) -> bytes:
-        payload = b'{"type":"job","start":%d,"chunks":%s,"calls":[%s]}' % (
-            start, self.chunks, b",".join(self.calls[start:])
+        """The frame a child reads: the job as JSON, then every input tensor's raw bytes."""
+        metas, base = [], 0
+        for call in self.calls[start:]:
+            metas.append(b'{"base":%d,%s' % (base, call.meta))
+            base += len(call.data)
+        header = b'{"type":"job","start":%d,"chunks":%s,"calls":[%s]}\n' % (
+            start, self.chunks, b",".join(metas)
         )  # fmt: skip
-        return len(payload).to_bytes(4, "big") + payload
+        size = len(header) + base
+        return b"".join([size.to_bytes(4, "big"), header, *(c.data for c in self.calls[start:])])
 
     def _attempt(self, zygote: Zygote, start: int) -> _Attempt:
         ends = zygote.spawn()

@@ -186,7 +186,8 @@ def _warm_up() -> None:
         torch.stack(steps, 1)
         module(x, h.unsqueeze(0))
     child.encode_value((module, torch.zeros(1, dtype=torch.float32), [1]))
-    child.decode_calls([{"function": "f", "args": [wire.encode_tensor(x)]}], 1 << 10)
+    call = wire.call_bytes("f", (wire.encode_tensor(x), 1), trace=False)
+    child.decode_calls([{"base": 0, **json.loads(b"{" + call.meta)}], call.data, 1 << 10)
 
 
 if __name__ == "__main__":
