@@ -2,8 +2,9 @@
 
 Each worker (`grader/worker.py`) is a separate interpreter in its own session, so a Ctrl-C at the
 terminal reaches only the main process, and killing a worker's process group also takes down its
-fork server. A worker that dies or goes silent costs only the submission it held: that submission
-is tried once more on a fresh worker, then reported as a grader failure.
+zygote; every worker, zygote and child is also set to die with its parent (PR_SET_PDEATHSIG). A
+worker that dies or goes silent costs only the submission it held: that submission is tried once
+more on a fresh worker, then reported as a grader failure.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class _Worker:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its fork server
+            os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its zygote
 
     def close(self, wait: float) -> None:
         for stream in (self.process.stdin, self.process.stdout):

@@ -77,7 +77,7 @@ def _early_sandbox(wanted: dict[str, Any]) -> Sandbox | None:
         from grader.sandbox.client import Sandbox
 
         return Sandbox(device="cpu", limits=Limits(**wanted["limits"]), fork=True)
-    except Exception:  # any doubt: the fork server is spawned as in the single-grade path
+    except Exception:  # any doubt: the zygote is spawned as in the single-grade path
         return None
 
 
@@ -91,7 +91,7 @@ def _grader(config: dict[str, Any], early: Sandbox | None) -> Grader:
     if early is not None and sandbox is None:
         early.close()
     if sandbox is None and device == "cpu":
-        # Start the fork server first: it imports torch while this process does the same.
+        # Start the zygote first: it imports torch while this process does the same.
         sandbox = Sandbox(device="cpu", limits=limits)
     from grader.grading import GradeOptions, Grader, resolve_device
 
@@ -137,7 +137,7 @@ def _grade(grader: Grader, data: bytes, name: str) -> GradeResult:
     try:
         return grader.grade_bytes(data, name=name)
     except SandboxError:
-        # The fork server failed several times in a row: start a fresh one and try once more.
+        # The zygote failed several times in a row: start a fresh one and try once more.
         grader.sandbox.close()
         grader.sandbox = Sandbox(device=grader.options.device, limits=grader.options.limits)
         return grader.grade_bytes(data, name=name)

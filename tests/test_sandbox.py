@@ -1,4 +1,4 @@
-"""The sandbox mechanism: what the child can see and do, and how the fork server recovers."""
+"""The sandbox mechanism: what the child can see and do, and how the zygote recovers."""
 
 from __future__ import annotations
 

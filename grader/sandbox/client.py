@@ -209,7 +209,7 @@ def _control_pair() -> tuple[socket.socket, socket.socket]:
 
 
 def scrubbed_env() -> dict[str, str]:
-    """The environment of any process a fork server may come from: no secrets, one thread."""
+    """The environment of any process a zygote may come from: no secrets, one thread."""
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "HOME": tempfile.gettempdir()}  # fmt: skip
     env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})

@@ -1,4 +1,4 @@
-"""What crosses between grader, fork server and child: JSON frames, tensors as raw bytes.
+"""What crosses between grader and child: JSON frames, tensors as raw bytes.
 
 Nothing here can run code when decoded: no pickle, no torch.load, only json and a checked buffer.
 Both sides import this module; the decoders validate everything because one side is hostile.
