@@ -96,9 +96,9 @@ def _run(
         message = _call(call, call_args, namespace)
         if message["status"] == "returned":
             message["mutated"] = _mutated(call_args, pristine[offset])
-        body = _dumps(message, separators=(",", ":")).encode()
-        header = {"type": "call", "index": start + offset, "output": capture.take()}
-        _write_frame(fd, header, body)  # the grader parses the body on its own
+        result = _dumps(message, separators=(",", ":")).encode()
+        frame = {"type": "call", "index": start + offset, "output": capture.take()}
+        _write_frame(fd, frame, result)  # the grader parses the result on its own
     _write_frame(fd, {"type": "done", "output": capture.take()})
 
 
