@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,16 +103,30 @@ def test_a_call_that_kills_its_process_costs_only_that_call(sandbox: Sandbox) ->
     assert "status 7" in reply["calls"][0]["detail"]
 
 
-def test_the_grader_survives_a_dead_fork_server_and_restarts_it() -> None:
+def test_a_zygote_found_dead_is_restarted_without_costing_the_next_submission() -> None:
     with Sandbox() as box:
         job = _job("def f(n):\n    return n\n", Call(function="f", args=(1,)))
         assert box.run(job)["calls"][0]["status"] == "returned"
         assert box._process is not None
         box._process.kill()
         box._process.wait()
-        dead = box.run(job)
-        assert dead["calls"][0]["status"] == "crashed"
         assert box.run(job)["calls"][0]["status"] == "returned"
+        assert box.run(job)["calls"][0]["status"] == "returned"
+
+
+def test_a_zygote_that_dies_during_a_submission_costs_only_that_submission() -> None:
+    source = "import time\ndef slow(n):\n    time.sleep(30)\n    return n\n"
+    ok = _job("def f(n):\n    return n\n", Call(function="f", args=(2,)))
+    with Sandbox() as box:
+        assert box.run(ok)["calls"][0]["status"] == "returned"  # the zygote is up
+        assert box._process is not None
+        timer = threading.Timer(1.0, box._process.kill)
+        timer.start()
+        dead = box.run(_job(source, Call(function="slow", args=(1,))))
+        timer.join()
+        assert dead["calls"][0]["status"] == "crashed"
+        assert "zygote died" in dead["calls"][0]["detail"]
+        assert box.run(ok)["calls"][0]["status"] == "returned"
 
 
 def test_inputs_are_encoded_once_and_every_job_sees_them_untouched(sandbox: Sandbox) -> None:

@@ -145,21 +145,25 @@ class Sandbox:
         return status if isinstance(status, int) else None
 
     def run(self, job: Job) -> dict[str, Any]:
-        """Run one job; a zygote that died mid-job yields a result saying so, then restarts."""
-        try:
-            if not self._hello:
-                self._request({}, _START_SECONDS)
-                self._hello = True
-            reply = self._submission(job).run(self)
-            self.restarts = 0  # only failures in a row mean the sandbox itself is broken
-            return reply
-        except (OSError, SandboxError, ValueError) as exc:
-            self.restarts += 1
-            self.close()
-            self._start()
-            if self.restarts > 3:
-                raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
-            return _server_died(job, str(exc))
+        """Run one job in a fresh zygote if the last one is gone before this job had a child;
+        a zygote that dies mid-job yields a result saying so, then restarts."""
+        while True:
+            submission = self._submission(job)
+            try:
+                if not self._hello:
+                    self._request({}, _START_SECONDS)
+                    self._hello = True
+                reply = submission.run(self)
+                self.restarts = 0  # only failures in a row mean the sandbox itself is broken
+                return reply
+            except (OSError, SandboxError, ValueError) as exc:
+                self.restarts += 1
+                self.close()
+                self._start()
+                if self.restarts > 3:
+                    raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
+                if submission.children:  # this job's own child was running: it pays
+                    return _server_died(job, str(exc))
 
     def _submission(self, job: Job) -> Submission:
         return Submission(
