@@ -56,13 +56,13 @@ def lock_down(
     _optional(active, missing, "network-namespace", _network(context))
     _landlock(context, active, missing)
     _close_fds(result_fd, done_fd)
-    _optional(active, missing, "no-capabilities", limits.drop_capabilities())
-    _optional(active, missing, "seccomp", _seccomp())
-    sys.dont_write_bytecode = True
-    if cuda:
+    if cuda:  # the driver starts up under Landlock, before the system-call filter
         torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would miss float32 tolerances
         torch.backends.cudnn.allow_tf32 = False
         torch.zeros(1, device=device)  # pay CUDA's start-up under the setup deadline
+    _optional(active, missing, "no-capabilities", limits.drop_capabilities())
+    _optional(active, missing, "seccomp", _seccomp(cuda))
+    sys.dont_write_bytecode = True
     return active, missing
 
 
@@ -94,12 +94,12 @@ def _landlock(context: ChildContext, active: list[str], missing: list[str]) -> N
     active.append(f"landlock(abi {ruleset.abi}: {','.join(ruleset.features)})")
 
 
-def _seccomp() -> str | None:
+def _seccomp(cuda: bool) -> str | None:
     why_not = seccomp.available()
     if why_not is not None:
         return why_not
     try:
-        seccomp.install(os.getpid())
+        seccomp.install(os.getpid(), extra=seccomp.CUDA_ALLOWED if cuda else ())
     except OSError as exc:
         return str(exc)
     return None

@@ -61,6 +61,8 @@ ALLOWED = (
     "getresuid", "getresgid", "getgroups", "getpgrp", "getpgid", "getsid", "getrusage", "times",
     "sysinfo", "uname", "getrlimit", "arch_prctl", "prctl", "capget", "getrandom",
 )  # fmt: skip
+# What the CUDA driver may use besides (its own memory only); untested on a GPU in this round.
+CUDA_ALLOWED = ("mbind", "set_mempolicy", "mlock", "munlock", "memfd_create")
 # Terminal input injection, and asking the kernel to signal another process on I/O.
 _IOCTL_DENIED = (0x5412, 0x541C, 0x8901, 0x8902)  # TIOCSTI, TIOCLINUX, FIOSETOWN, SIOCSPGRP
 _FCNTL_DENIED = (8, 10, 15)  # F_SETOWN, F_SETSIG, F_SETOWN_EX
@@ -100,6 +102,7 @@ NUMBERS: dict[str, dict[str, int]] = {
         "copy_file_range": 326, "preadv2": 327, "pwritev2": 328, "statx": 332, "rseq": 334,
         "clone3": 435, "close_range": 436, "openat2": 437, "faccessat2": 439, "epoll_pwait2": 441,
         "futex_waitv": 449,
+        "mlock": 149, "munlock": 150, "mbind": 237, "set_mempolicy": 238, "memfd_create": 319,
     },
     "aarch64": {
         "getcwd": 17, "eventfd2": 19, "epoll_create1": 20, "epoll_ctl": 21, "epoll_pwait": 22,
@@ -129,6 +132,7 @@ NUMBERS: dict[str, dict[str, int]] = {
         "preadv2": 286, "pwritev2": 287, "statx": 291, "rseq": 293, "clone3": 435,
         "close_range": 436, "openat2": 437, "faccessat2": 439, "epoll_pwait2": 441,
         "futex_waitv": 449,
+        "mlock": 228, "munlock": 229, "mbind": 235, "set_mempolicy": 237, "memfd_create": 279,
     },
 }  # fmt: skip
 
@@ -157,7 +161,7 @@ def _only(number: int, arg: int, values: tuple[int, ...], allow: bool) -> list[b
     return [_insn(_JEQ_K, number, jf=len(body)), *body]
 
 
-def program(own_pid: int, machine: str | None = None) -> list[bytes]:
+def program(own_pid: int, machine: str | None = None, extra: tuple[str, ...] = ()) -> list[bytes]:
     """The filter for a process whose pid is own_pid, on this machine (or the one named)."""
     machine = machine or platform.machine()
     numbers = NUMBERS[machine]
@@ -169,7 +173,7 @@ def program(own_pid: int, machine: str | None = None) -> list[bytes]:
         _insn(_JGE_K, _X32_BIT, jf=1),
         _insn(_RET_K, _EPERM),
     ]
-    for name in ALLOWED:
+    for name in (*ALLOWED, *extra):
         if name in numbers:
             prog += [_insn(_JEQ_K, numbers[name], jf=1), _insn(_RET_K, _RET_ALLOW)]
     prog += [_insn(_JEQ_K, numbers["clone3"], jf=1), _insn(_RET_K, _ENOSYS)]
@@ -193,10 +197,10 @@ class _SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
-def install(own_pid: int) -> None:
+def install(own_pid: int, extra: tuple[str, ...] = ()) -> None:
     """Load the filter into the calling thread; irreversible. OSError on failure."""
     libc = ctypes.CDLL(None, use_errno=True)
-    code = b"".join(program(own_pid))
+    code = b"".join(program(own_pid, extra=extra))
     buffer = ctypes.create_string_buffer(code, len(code))
     fprog = _SockFprog(len(code) // 8, ctypes.cast(buffer, ctypes.c_void_p))
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
