@@ -2,8 +2,9 @@
 
 Each worker (`grader/worker.py`) is a separate interpreter in its own session, so a Ctrl-C at the
 terminal reaches only the main process, and killing a worker's process group also takes down its
-fork server. A worker that dies or goes silent costs only the submission it held: that submission
-is tried once more on a fresh worker, then reported as a grader failure.
+zygote; every worker, zygote and child is also set to die with its parent (PR_SET_PDEATHSIG). A
+worker that dies or goes silent costs only the submission it held: that submission is tried once
+more on a fresh worker, then reported as a grader failure.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from grader.errors import InternalError, UsageError
 from grader.sandbox import frames
+from grader.sandbox import limits as sandbox_limits
 from grader.sandbox.client import scrubbed_env
 from grader.worker import SANDBOX_ENV
 
@@ -70,6 +72,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             start_new_session=True,
             env=worker_env(config),
+            preexec_fn=_die_with(os.getpid()),
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.request = self.process.stdin.fileno()
@@ -86,7 +89,7 @@ class _Worker:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its fork server
+            os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its zygote
 
     def close(self, wait: float) -> None:
         for stream in (self.process.stdin, self.process.stdout):
@@ -111,6 +114,7 @@ class Pool:
         silence_limit: float,
         command: Sequence[str] = WORKER_COMMAND,
     ) -> None:
+        sandbox_limits.hide_memory()  # its environment may hold the seed: not for children's eyes
         self.config = {"type": "config", **config}
         self.command = tuple(command)
         self.silence_limit = silence_limit
@@ -237,7 +241,7 @@ class Pool:
             return
         self.closed = True
         for worker in self.workers:
-            if now:
+            if now or not worker.ready:  # one still starting has nothing to finish
                 worker.kill()
             worker.close(wait=10)
         self.workers.clear()
@@ -250,9 +254,19 @@ class Pool:
         self.close(now=kind is not None)
 
 
+def _die_with(parent: int) -> Callable[[], None]:
+    """Run in the new worker before exec: it gets SIGKILL when the batch's main process ends
+    (killed, or crashed), and its zygote and child follow it the same way."""
+
+    def guard() -> None:
+        sandbox_limits.die_with_parent(parent)
+
+    return guard
+
+
 def worker_env(config: dict[str, Any]) -> dict[str, str]:
-    """No secret (GRADER_SEED, tokens) in a worker's environment: its fork server is forked from
-    it, and the seed arrives in the config frame only after that fork."""
+    """No secret (GRADER_SEED, tokens) in a worker's environment or command line: its zygote is
+    forked from it, and the seed arrives in the config frame only after that fork."""
     sandbox = {"device": config.get("device"), "limits": config.get("limits")}
     return {**scrubbed_env(), SANDBOX_ENV: json.dumps(sandbox)}
 

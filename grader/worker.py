@@ -2,13 +2,14 @@
 
 Run as `python -m grader.worker`. It speaks length-prefixed JSON frames (`sandbox/frames.py`) on
 stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then one `result` frame per
-job. It never touches the gradebook or any file: the batch's main process does that. Its fork server
-is spawned fresh, before this process loads the reference, exactly as in the single-grade path.
+job. It never touches the gradebook or any file: the batch's main process does that. Its zygote is
+forked right after `import torch`, before the config (and the grading seed) is read.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -32,40 +33,51 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
     requests, replies = os.dup(0), os.dup(1)
     os.dup2(2, 1)  # stray prints (torch warnings) must not corrupt the protocol
-    early = _early_sandbox()
+    # The main process may stop listening at any time (nothing left to do, or gone): stop quietly.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        _serve(requests, replies, _early_sandbox(_wanted()))
+    os._exit(0)  # skip torch's slow interpreter teardown
+
+
+def _serve(requests: int, replies: int, early: Sandbox | None) -> None:
     config = frames.read_frame(requests, limit=FRAME_LIMIT)
     if config is None:
-        os._exit(0)
+        return
     try:
         grader = _grader(config, early)
     except Exception as exc:  # a bad device or a broken installation: tell the main process
         frames.write_frame(replies, {"type": "failed", "error": f"{type(exc).__name__}: {exc}"})
         os._exit(1)
-    frames.write_frame(replies, {"type": "ready", "pid": os.getpid(), **_identity(grader)})
     try:
+        frames.write_frame(replies, {"type": "ready", "pid": os.getpid(), **_identity(grader)})
         while (job := frames.read_frame(requests, limit=FRAME_LIMIT)) is not None:
             frames.write_frame(replies, _answer(grader, job))
-    except BrokenPipeError:
-        pass  # the main process is gone: stop quietly
     finally:
         grader.sandbox.close()
-    os._exit(0)  # skip torch's slow interpreter teardown
 
 
-def _early_sandbox() -> Sandbox | None:
-    """Fork the fork server before the config, and its grading seed, is read: it then shares
-    this process's torch instead of importing its own. The pool's scrubbed environment names
-    the device and limits; without it (or off CPU) the server is spawned later instead."""
+def _wanted() -> dict[str, Any]:
+    """What the pool put in the scrubbed environment: device and limits."""
     try:
         wanted = json.loads(os.environ.get(SANDBOX_ENV, "null"))
-        if not isinstance(wanted, dict) or wanted.get("device") != "cpu":
+    except ValueError:
+        return {}
+    return wanted if isinstance(wanted, dict) else {}
+
+
+def _early_sandbox(wanted: dict[str, Any]) -> Sandbox | None:
+    """Fork the zygote before the config, and its grading seed, is read: it then shares this
+    process's torch instead of importing its own. The pool's scrubbed environment names the
+    device and limits; without it (or off CPU) the zygote is spawned later instead."""
+    try:
+        if wanted.get("device") != "cpu":
             return None
         import torch  # noqa: F401  (imported before the fork, so both processes share it)
 
         from grader.sandbox.client import Sandbox
 
         return Sandbox(device="cpu", limits=Limits(**wanted["limits"]), fork=True)
-    except Exception:  # any doubt: the fork server is spawned as in the single-grade path
+    except Exception:  # any doubt: the zygote is spawned as in the single-grade path
         return None
 
 
@@ -79,7 +91,7 @@ def _grader(config: dict[str, Any], early: Sandbox | None) -> Grader:
     if early is not None and sandbox is None:
         early.close()
     if sandbox is None and device == "cpu":
-        # Start the fork server first: it imports torch while this process does the same.
+        # Start the zygote first: it imports torch while this process does the same.
         sandbox = Sandbox(device="cpu", limits=limits)
     from grader.grading import GradeOptions, Grader, resolve_device
 
@@ -127,7 +139,7 @@ def _grade(grader: Grader, data: bytes, name: str) -> GradeResult:
     try:
         return grader.grade_bytes(data, name=name)
     except SandboxError:
-        # The fork server failed several times in a row: start a fresh one and try once more.
+        # The zygote failed several times in a row: start a fresh one and try once more.
         grader.sandbox.close()
         grader.sandbox = Sandbox(device=grader.options.device, limits=grader.options.limits)
         return grader.grade_bytes(data, name=name)

@@ -1,7 +1,8 @@
 """Inside the forked child: lock the process down, run the student's code, stream back plain data.
 
-Everything this module needs is imported while the fork server starts, because after Landlock the
+Everything this module needs is imported while the zygote starts, because after Landlock the
 child cannot read the grader's own files. The child never returns: it always ends in os._exit.
+Its job arrives from the grader on its own pipe, never through the zygote.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import json
 import os
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import torch
 
-from grader.sandbox import wire
+from grader.sandbox import frames, limits, wire
 from grader.sandbox.capture import CappedText, Recorder, encode_value
 from grader.sandbox.lockdown import ChildContext, lock_down
 
-__all__ = ["ChildContext", "Recorder", "encode_value", "main"]
+__all__ = ["ChildContext", "Pipes", "Recorder", "decode_calls", "encode_value", "main"]
 
 _type = type
 _isinstance = isinstance
@@ -29,39 +31,65 @@ _dumps = json.dumps
 _clone = torch.Tensor.clone
 _equal = torch.equal
 _CELL = "<code cell "  # student frames: file names count code cells as the student does
+JOB_BYTES = 1 << 30  # the grader sends at most this much (a notebook is capped at 50 MB)
 
 
-def main(
-    job: dict[str, Any], start: int, result_fd: int, done_fd: int, context: ChildContext
-) -> NoReturn:
-    """Entry point after fork; never returns. One byte on done_fd says every frame is written."""
+@dataclass(frozen=True, kw_only=True)
+class Pipes:
+    """The child's ends of its three pipes to the grader."""
+
+    job: int  # the grader writes one job frame, then closes
+    result: int  # frames back to the grader
+    done: int  # one byte: every frame is written
+
+
+def main(pipes: Pipes, context: ChildContext) -> NoReturn:
+    """Entry point after fork; never returns. One byte on the done pipe says all is written."""
     code = 0
     try:
+        limits.die_with_parent(context.zygote)
+        os.setpgid(0, 0)
+        job = frames.read_frame_parts(pipes.job, limit=JOB_BYTES)
+        os.close(pipes.job)
+        if job is None:
+            os._exit(4)  # the grader went away before sending the job
         capture = CappedText(context.limits.output_chars)
-        device = job.get("device", "cpu")
-        active, missing = lock_down(result_fd, done_fd, context, device, capture)
-        _write_frame(result_fd, {"type": "ready", "active": active, "missing": missing})
-        _run(job, start, result_fd, capture)
+        active, missing = lock_down(pipes.result, pipes.done, context, capture)
+        _write_frame(pipes.result, {"type": "ready", "active": active, "missing": missing})
+        _run(job, pipes.result, capture, context)
     except BaseException as exc:  # the harness must report, whatever the student code raised
         code = 1
         try:
-            _write_frame(result_fd, {"type": "fatal", "error": f"{_type(exc).__name__}: {exc}"})
+            _write_frame(pipes.result, {"type": "fatal", "error": f"{_type(exc).__name__}: {exc}"})
         except BaseException:
             code = 2
     try:
-        os.write(done_fd, b"!")
+        os.write(pipes.done, b"!")
     except BaseException:
         code = 3
     os._exit(code)
 
 
-def _run(job: dict[str, Any], start: int, fd: int, capture: CappedText) -> None:
-    device = str(job.get("device", "cpu"))
-    calls = job["calls"][start:]
-    pristine = job["pristine"][start:]
+def decode_calls(calls: list[dict[str, Any]], body: bytes, max_elements: int) -> list[list[Any]]:
+    """Each call's arguments; tensors are views of one private copy of the job's raw bytes."""
+    buffer = bytearray(body)  # writable, so torch shares it instead of copying each tensor
+    return [
+        wire.tensors_from_buffer(call["args"], buffer, int(call["base"]), max_elements)
+        for call in calls
+    ]
+
+
+def _run(
+    job: tuple[dict[str, Any], bytes], fd: int, capture: CappedText, context: ChildContext
+) -> None:
+    device = context.device
+    header, body = job
+    start = int(header["start"])
+    calls = header["calls"]
+    pristine = decode_calls(calls, body, context.limits.max_tensor_elements)
     args = [[_fresh(a, device) for a in call_args] for call_args in pristine]
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-    problems = [_exec_chunk(chunk, namespace) for chunk in job["chunks"]]
+    problems = [_exec_chunk(chunk, namespace) for chunk in header["chunks"]]
     _write_frame(
         fd, {"type": "module", "problems": [p for p in problems if p], "output": capture.take()}
     )
@@ -69,9 +97,9 @@ def _run(job: dict[str, Any], start: int, fd: int, capture: CappedText) -> None:
         message = _call(call, call_args, namespace)
         if message["status"] == "returned":
             message["mutated"] = _mutated(call_args, pristine[offset])
-        body = _dumps(message, separators=(",", ":")).encode()
-        header = {"type": "call", "index": start + offset, "output": capture.take()}
-        _write_frame(fd, header, body)  # the fork server relays the body without parsing it
+        result = _dumps(message, separators=(",", ":")).encode()
+        frame = {"type": "call", "index": start + offset, "output": capture.take()}
+        _write_frame(fd, frame, result)  # the grader parses the result on its own
     _write_frame(fd, {"type": "done", "output": capture.take()})
 
 

@@ -1,4 +1,4 @@
-"""The grader's side of the sandbox: starts the fork server and sends it jobs."""
+"""The grader's side of the sandbox: starts the zygote, asks it for children, runs jobs in them."""
 
 from __future__ import annotations
 
@@ -6,24 +6,29 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from grader.errors import SandboxError
 from grader.sandbox import frames
+from grader.sandbox import limits as sandbox_limits
+from grader.sandbox.runner import ChildEnds, Submission
+from grader.sandbox.wire import CallBytes, call_bytes
 from grader.settings import DEFAULT_LIMITS, Limits
 
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[2]); from grader.sandbox.zygote import main; main()"
 )
 _PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES", "GRADER_DEBUG")
-MAX_KNOWN_CALLS = 4096  # calls the fork server keeps decoded; past this both sides start over
+MAX_KNOWN_CALLS = 4096  # calls kept encoded; past this the cache starts over
+_MESSAGE_BYTES = 1 << 16  # largest control message from the zygote
+_START_SECONDS = 300.0  # the zygote's start: importing torch on a busy machine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +50,9 @@ class Job:
 
 
 class Sandbox:
-    """A running fork server; use as a context manager. Restarts it if a child took it down."""
+    """A running zygote and the grader's side of its children; use as a context manager.
+
+    Restarts the zygote if it died."""
 
     def __init__(
         self,
@@ -54,18 +61,24 @@ class Sandbox:
         limits: Limits = DEFAULT_LIMITS,
         network: bool = True,
         fork: bool = False,
+        landlock_abi: int | None = None,
     ) -> None:
-        """fork=True forks the fork server from this process, sharing its imported torch: only
-        while this process holds nothing a child must not see (no reference, no grading seed, no
-        secret in its environment), as a batch worker does first thing. Restarts always spawn."""
+        """fork=True forks the zygote from this process, sharing its imported torch: only while
+        this process holds nothing a child must not see (no reference, no grading seed, no secret
+        in its environment), as a batch worker does first thing. Restarts always spawn.
+        landlock_abi caps the Landlock ABI children use (0: none), to test older kernels."""
         self.device = device
         self.limits = limits
         self.network = network
+        self.landlock_abi = landlock_abi
         self._process: subprocess.Popen[bytes] | _Forked | None = None
+        self._control: socket.socket | None = None
         self._hello = False
+        self._released: list[int] = []  # finished children the zygote may reap
         self.restarts = 0
-        # Calls the fork server already holds decoded, by identity: a batch sends its cases once.
-        self._known: dict[int, tuple[Call, int]] = {}
+        # Each call encoded once, by identity: a batch sends the same cases to every child.
+        self._encoded: dict[int, tuple[Call, CallBytes]] = {}
+        sandbox_limits.hide_memory()  # children cannot read this process's memory or environ
         self._start(fork=fork)
 
     def _start(self, *, fork: bool = False) -> None:
@@ -75,87 +88,109 @@ class Sandbox:
             "device": self.device,
             "grader_root": os.path.realpath(root),
             "network_namespace": self.network,
+            "landlock_abi": self.landlock_abi,
+            "parent": os.getpid(),
         }
-        if fork:
-            self._process = _fork_server(config)
-        else:
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOT, json.dumps(config), root],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.DEVNULL,
-                env=scrubbed_env(),
-                cwd=tempfile.gettempdir(),
-            )
+        ours, theirs = _control_pair()
+        try:
+            if fork:
+                self._process = _fork_zygote(config, theirs.fileno())
+            else:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOT, json.dumps(config), root,
+                     str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=None if os.environ.get("GRADER_DEBUG") else subprocess.DEVNULL,
+                    env=scrubbed_env(),
+                    cwd=tempfile.gettempdir(),
+                    pass_fds=(theirs.fileno(),),
+                )  # fmt: skip
+        finally:
+            theirs.close()
+        self._control = ours
         self._hello = False
-        self._known.clear()
+        self._released.clear()
 
-    def _pipes(self) -> tuple[int, int]:
-        process = self._process
-        if process is None or process.stdin is None or process.stdout is None:
+    def _request(self, message: dict[str, Any], timeout: float) -> tuple[dict[str, Any], list[int]]:
+        """Send one request (None: none) and read one reply with the descriptors it carries."""
+        control = self._control
+        if control is None:
             raise SandboxError("the sandbox is closed")
-        return process.stdin.fileno(), process.stdout.fileno()
+        control.settimeout(timeout)
+        if message:
+            control.send(json.dumps(message).encode())
+        data, fds, _, _ = socket.recv_fds(control, _MESSAGE_BYTES, 3)
+        if not data:
+            raise SandboxError("the sandbox's zygote stopped")
+        return frames.parse_frame(data), fds
 
-    def _receive(self) -> dict[str, Any]:
-        _, reply = self._pipes()
-        parts = frames.read_frame_parts(reply, limit=self.limits.result_bytes * 4)
-        if parts is None:
-            raise SandboxError("the sandbox's fork server stopped")
-        message, body = parts
-        if body:
-            message["calls"] = list(_split_calls(body))
-        return message
+    def spawn(self) -> ChildEnds:
+        """A fresh child from the zygote, with the grader's ends of its pipes."""
+        request = {"type": "fork", "release": self._released}
+        reply, fds = self._request(request, self.limits.setup_seconds)
+        self._released = []
+        if reply.get("type") != "forked" or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"the zygote could not fork: {reply.get('error', reply)}")
+        return ChildEnds(pid=int(reply["pid"]), job=fds[0], result=fds[1], done=fds[2])
+
+    def release(self, pid: int) -> None:
+        self._released.append(pid)
+
+    def wait(self, pid: int) -> int | None:
+        reply, _ = self._request({"type": "wait", "pid": pid}, self.limits.setup_seconds)
+        status = reply.get("status")
+        return status if isinstance(status, int) else None
 
     def run(self, job: Job) -> dict[str, Any]:
-        """Run one job; a fork server that died mid-job yields a result saying so, then restarts."""
-        try:
-            if not self._hello:
-                self._receive()
-                self._hello = True
-            request, _ = self._pipes()
-            frames.write_frame(request, self._job_message(job))
-            reply = self._receive()
-            self.restarts = 0  # only failures in a row mean the sandbox itself is broken
-            return reply
-        except (OSError, SandboxError, ValueError) as exc:
-            self.restarts += 1
-            self.close()
-            self._start()
-            if self.restarts > 3:
-                raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
-            return _server_died(job, str(exc))
+        """Run one job in a fresh zygote if the last one is gone before this job had a child;
+        a zygote that dies mid-job yields a result saying so, then restarts."""
+        while True:
+            submission = self._submission(job)
+            try:
+                if not self._hello:
+                    self._request({}, _START_SECONDS)
+                    self._hello = True
+                reply = submission.run(self)
+                self.restarts = 0  # only failures in a row mean the sandbox itself is broken
+                return reply
+            except (OSError, SandboxError, ValueError) as exc:
+                self.restarts += 1
+                self.close()
+                self._start()
+                if self.restarts > 3:
+                    raise SandboxError(f"the sandbox keeps failing: {exc}") from exc
+                if submission.children:  # this job's own child was running: it pays
+                    return _server_died(job, str(exc))
 
-    def _job_message(self, job: Job) -> dict[str, Any]:
-        """The job with each call's inputs sent only the first time this server sees the call."""
-        reset = len(self._known) > MAX_KNOWN_CALLS
-        if reset:
-            self._known.clear()
-        calls: list[Any] = []
-        for call in job.calls:
-            known = self._known.get(id(call))
-            if known is not None and known[0] is call:
-                calls.append(known[1])
-                continue
-            ref = len(self._known)
-            self._known[id(call)] = (call, ref)  # holding the Call keeps its id from being reused
-            calls.append({"ref": ref, "function": call.function, "args": list(call.args),
-                          "trace": call.trace})  # fmt: skip
-        return {
-            "type": "job",
-            "reset": reset,
-            "chunks": list(job.chunks),
-            "calls": calls,
-            "device": job.device,
-            "max_tensor_elements": self.limits.max_tensor_elements,
-        }
+    def _submission(self, job: Job) -> Submission:
+        return Submission(
+            chunks=json.dumps(list(job.chunks), separators=(",", ":")).encode(),
+            calls=[self._encode(call) for call in job.calls],
+            functions=[call.function for call in job.calls],
+            limits=self.limits,
+        )
+
+    def _encode(self, call: Call) -> CallBytes:
+        """A call as JSON and raw bytes, once per Call object (a batch's cases are shared)."""
+        known = self._encoded.get(id(call))
+        if known is not None and known[0] is call:
+            return known[1]
+        if len(self._encoded) > MAX_KNOWN_CALLS:
+            self._encoded.clear()
+        encoded = call_bytes(call.function, call.args, call.trace)
+        self._encoded[id(call)] = (call, encoded)  # holding the Call keeps its id from reuse
+        return encoded
 
     def close(self) -> None:
+        control, self._control = self._control, None
+        if control is not None:
+            control.close()  # the zygote kills and reaps its children, then exits
         process, self._process = self._process, None
         if process is None:
             return
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -169,8 +204,16 @@ class Sandbox:
         self.close()
 
 
+def _control_pair() -> tuple[socket.socket, socket.socket]:
+    """A socket pair that keeps message boundaries where the system has one (Linux)."""
+    try:
+        return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except (AttributeError, OSError):  # one request in flight at a time: a stream will do
+        return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
 def scrubbed_env() -> dict[str, str]:
-    """The environment of any process a fork server may come from: no secrets, one thread."""
+    """The environment of any process a zygote may come from: no secrets, one thread."""
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "HOME": tempfile.gettempdir()}  # fmt: skip
     env.update({k: os.environ[k] for k in _PASSED_ENV if k in os.environ})
@@ -178,12 +221,10 @@ def scrubbed_env() -> dict[str, str]:
 
 
 class _Forked:
-    """A fork server forked from this process, with the part of Popen's interface used here."""
+    """A zygote forked from this process, with the part of Popen's interface used here."""
 
-    def __init__(self, pid: int, request: int, reply: int) -> None:
+    def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.stdin: BinaryIO | None = os.fdopen(request, "wb", buffering=0)
-        self.stdout: BinaryIO | None = os.fdopen(reply, "rb", buffering=0)
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
@@ -201,7 +242,7 @@ class _Forked:
         deadline = None if timeout is None else time.monotonic() + timeout
         while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"fork server {self.pid}", timeout or 0)
+                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout or 0)
             time.sleep(0.005)
         return code
 
@@ -210,45 +251,31 @@ class _Forked:
             os.kill(self.pid, signal.SIGKILL)
 
 
-def _fork_server(config: dict[str, Any]) -> _Forked:
-    """Fork this process into a fork server: its own pipes, a scrubbed environment, no other fds."""
-    to_server, from_server = os.pipe(), os.pipe()
+def _fork_zygote(config: dict[str, Any], control: int) -> _Forked:
+    """Fork this process into a zygote: a scrubbed environment, no descriptor but its socket."""
     pid = os.fork()
     if pid == 0:
         try:
-            os.dup2(to_server[0], 0)
-            os.dup2(from_server[1], 1)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
             if not os.environ.get("GRADER_DEBUG"):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-            os.closerange(3, 65536)  # the parent's own protocol pipes above all
+                os.dup2(null, 2)
+            os.dup2(control, 3)
+            os.closerange(4, 65536)  # the parent's own protocol pipes above all
             os.chdir(tempfile.gettempdir())
             env = scrubbed_env()
             os.environ.clear()
             os.environ.update(env)
             from grader.sandbox import zygote
 
-            zygote.main(config)
+            zygote.main(config, 3)
         finally:
             os._exit(1)
-    os.close(to_server[0])
-    os.close(from_server[1])
-    return _Forked(pid, to_server[1], from_server[0])
-
-
-def _split_calls(body: bytes) -> Iterator[dict[str, Any]]:
-    """Each call's result, parsed on its own so one forged result cannot spoil the others."""
-    offset = 0
-    while offset + 4 <= len(body):
-        size = int.from_bytes(body[offset : offset + 4], "big")
-        item = body[offset + 4 : offset + 4 + size]
-        offset += 4 + size
-        try:
-            yield frames.parse_frame(item)
-        except ValueError as exc:
-            yield {"status": "garbled", "error": f"unreadable result ({exc})"}
+    return _Forked(pid)
 
 
 def _server_died(job: Job, reason: str) -> dict[str, Any]:
-    detail = f"the sandbox's fork server died during this submission ({reason})"
+    detail = f"the sandbox's zygote died during this submission ({reason})"
     return {"type": "result", "active": [], "missing": [], "module_problems": [], "output": "",
             "calls": [{"status": "crashed", "detail": detail} for _ in job.calls]}  # fmt: skip

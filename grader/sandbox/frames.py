@@ -1,6 +1,6 @@
-"""Length-prefixed JSON frames: the only thing that crosses between grader, fork server and child.
+"""Length-prefixed JSON frames: the only thing that crosses between grader, zygote and child.
 
-Importing this module costs no torch import, so the grader can start the fork server first.
+Importing this module costs no torch import, so the grader can start the zygote first.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Landlock through raw syscalls: deny-by-default filesystem, no TCP, no signals out of the domain.
 
-The ruleset is built once in the fork server (rules are path-based, so they survive fork) and each
-child restricts itself with it. Linux only; anywhere else `available()` says why not.
+Each child builds its ruleset right after fork, for its own work folder, and restricts itself.
+Linux only; anywhere else `abi_version()` is 0.
 """
 
 from __future__ import annotations
@@ -62,10 +62,14 @@ def _fs_rights(abi: int) -> int:
     return rights  # IOCTL_DEV (ABI 5) left unhandled: device ioctls are needed for CUDA
 
 
-def build(read_only: Iterable[str], read_write: Iterable[str]) -> Ruleset:
-    """Create a ruleset allowing only the given paths; OSError when the kernel refuses."""
-    abi = abi_version()
-    if abi == 0:
+def build(
+    read_only: Iterable[str], read_write: Iterable[str], max_abi: int | None = None
+) -> Ruleset:
+    """Create a ruleset allowing only the given paths; OSError when the kernel refuses.
+
+    max_abi uses an older ABI than the kernel's (tests: what holds on an older kernel)."""
+    abi = abi_version() if max_abi is None else min(abi_version(), max_abi)
+    if abi <= 0:
         raise OSError("Landlock is not supported by this kernel")
     create, add_rule, _ = _SYSCALLS[platform.machine()]
     fs = _fs_rights(abi)
@@ -74,10 +78,14 @@ def build(read_only: Iterable[str], read_write: Iterable[str]) -> Ruleset:
     attr = struct.pack("=QQQ", fs, net, scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24
     fd = _check(_libc.syscall(create, attr, size, 0), "landlock_create_ruleset")
-    for path in read_only:
-        _allow(fd, add_rule, path, READ & fs)
-    for path in read_write:
-        _allow(fd, add_rule, path, fs)
+    try:
+        for path in read_only:
+            _allow(fd, add_rule, path, READ & fs)
+        for path in read_write:
+            _allow(fd, add_rule, path, fs)
+    except OSError:
+        os.close(fd)
+        raise
     features = (
         ["filesystem"] + (["tcp"] if net else []) + (["signals", "abstract-unix"] if scoped else [])
     )

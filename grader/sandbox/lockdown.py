@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -16,19 +17,22 @@ from grader.settings import Limits
 
 @dataclass(frozen=True, kw_only=True)
 class ChildContext:
-    """What the fork server prepared once for all its children."""
+    """What the zygote prepared once for all its children, and the child's own folder."""
 
-    workdir: str  # private temporary directory, the child's cwd and $HOME
-    ruleset: landlock.Ruleset | None  # Landlock rules, None when unavailable
-    landlock_missing: str | None  # why Landlock is off
+    workdir: str  # this child's fresh private folder (mode 0700), its cwd and $HOME
+    read_only: tuple[str, ...]  # paths the child may read (Landlock)
+    read_write: tuple[str, ...]  # paths the child may write besides its folder (Landlock)
+    landlock_abi: int | None  # highest Landlock ABI to use; 0 turns it off (tests); None: all
     limits: Limits  # resource limits
     network_missing: str | None  # why there is no private network namespace (None: inherited)
+    device: str  # where tensors go: cpu or cuda[:n]
+    zygote: int  # pid of the process the child was forked from
 
 
 def lock_down(
-    result_fd: int, done_fd: int, context: ChildContext, device: str, capture: CappedText
+    result_fd: int, done_fd: int, context: ChildContext, capture: CappedText
 ) -> tuple[list[str], list[str]]:
-    os.setpgid(0, 0)
+    device = context.device
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes then fail with EFBIG
     os.chdir(context.workdir)
     os.environ.clear()
@@ -40,6 +44,7 @@ def lock_down(
             "PATH": "/nonexistent",
         }
     )
+    tempfile.tempdir = context.workdir  # the zygote's cached choice (/tmp) is out of reach
     _silence_stdio(capture)
     active = ["private-tmp", "scrubbed-env", "output-cap", "wall-clock", "process-group"]
     missing: list[str] = []
@@ -49,14 +54,15 @@ def lock_down(
     if cuda:
         missing.append("memory-limit (address-space limits break CUDA)")
     _optional(active, missing, "network-namespace", _network(context))
-    _optional(active, missing, "landlock", _landlock(context))
+    _landlock(context, active, missing)
     _close_fds(result_fd, done_fd)
-    _optional(active, missing, "seccomp", _seccomp())
-    sys.dont_write_bytecode = True
-    if cuda:
+    if cuda:  # the driver starts up under Landlock, before the system-call filter
         torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would miss float32 tolerances
         torch.backends.cudnn.allow_tf32 = False
         torch.zeros(1, device=device)  # pay CUDA's start-up under the setup deadline
+    _optional(active, missing, "no-capabilities", limits.drop_capabilities())
+    _optional(active, missing, "seccomp", _seccomp(cuda))
+    sys.dont_write_bytecode = True
     return active, missing
 
 
@@ -71,22 +77,29 @@ def _network(context: ChildContext) -> str | None:
     return context.network_missing
 
 
-def _landlock(context: ChildContext) -> str | None:
-    if context.ruleset is None:
-        return context.landlock_missing or "unavailable"
+def _landlock(context: ChildContext, active: list[str], missing: list[str]) -> None:
+    """Rules built here, after fork, for this child's folder alone (and its own /proc/self)."""
+    if context.landlock_abi == 0:
+        missing.append("landlock (turned off in settings)")
+        return
     try:
-        landlock.restrict_self(context.ruleset)
+        ruleset = landlock.build(
+            context.read_only, (*context.read_write, context.workdir), context.landlock_abi
+        )
+        landlock.restrict_self(ruleset)
     except OSError as exc:
-        return str(exc)
-    return None
+        missing.append(f"landlock ({exc})")
+        return
+    os.close(ruleset.fd)
+    active.append(f"landlock(abi {ruleset.abi}: {','.join(ruleset.features)})")
 
 
-def _seccomp() -> str | None:
+def _seccomp(cuda: bool) -> str | None:
     why_not = seccomp.available()
     if why_not is not None:
         return why_not
     try:
-        seccomp.install(os.getpid())
+        seccomp.install(os.getpid(), extra=seccomp.CUDA_ALLOWED if cuda else ())
     except OSError as exc:
         return str(exc)
     return None

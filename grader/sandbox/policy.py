@@ -1,7 +1,13 @@
-"""What a child may touch: the filesystem policy behind its Landlock ruleset."""
+"""What a child may touch: the filesystem policy behind its Landlock ruleset.
+
+On CUDA the child also needs the NVIDIA device nodes and a few read-only driver files. It gets
+its own /proc/self (the rule is built after fork, so "/proc/self" resolves to the child's pid),
+never /proc as a whole: other processes' environ, cmdline and memory, and sysctls, stay shut.
+"""
 
 from __future__ import annotations
 
+import glob
 import os
 import site
 import sys
@@ -14,7 +20,16 @@ SYSTEM_READ = (
     "/etc/localtime", "/usr/share/zoneinfo", "/sys/devices/system/cpu",
     "/dev/urandom", "/dev/random", "/dev/zero",
 )  # fmt: skip
-CUDA_READ_WRITE = ("/dev", "/proc", "/sys")
+CUDA_READ = (
+    "/proc/self", "/proc/driver/nvidia", "/proc/devices", "/proc/cpuinfo", "/proc/meminfo",
+    "/proc/modules", "/proc/sys/vm/mmap_min_addr", "/proc/sys/vm/overcommit_memory",
+    "/sys/devices", "/sys/bus/pci", "/sys/module", "/sys/class", "/etc/nvidia",
+    "/usr/share/nvidia", "/usr/local/nvidia", "/usr/local/cuda",
+)  # fmt: skip
+CUDA_DEVICES = (
+    "/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+    "/dev/nvidia-modeset", "/dev/nvidia-caps", "/dev/dri/renderD*",
+)  # fmt: skip
 
 
 def read_only_paths(grader_root: str) -> list[str]:
@@ -32,7 +47,26 @@ def read_only_paths(grader_root: str) -> list[str]:
     return sorted(paths)
 
 
-def ruleset(grader_root: str, workdir: str, device: str) -> landlock.Ruleset:
+def cuda_devices() -> list[str]:
+    """The NVIDIA device nodes present here (none on a machine without a GPU)."""
+    return sorted(path for pattern in CUDA_DEVICES for path in glob.glob(pattern))
+
+
+def paths(grader_root: str, device: str) -> tuple[list[str], list[str]]:
+    """(read-only, read-write) paths for every child; each adds its own work folder."""
+    read_only = [*read_only_paths(grader_root), *SYSTEM_READ]
+    read_write = ["/dev/null"]
+    if device.startswith("cuda"):
+        # libcuda is loaded after the child's lockdown (CUDA cannot start before a fork).
+        libraries = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+        read_only += [*CUDA_READ, *(p for p in libraries if os.path.isabs(p))]
+        read_write += cuda_devices()
+    return read_only, read_write
+
+
+def ruleset(
+    grader_root: str, workdir: str, device: str, max_abi: int | None = None
+) -> landlock.Ruleset:
     """Read the Python installation and system libraries; write only the work directory."""
-    read_write = [workdir, "/dev/null", *(CUDA_READ_WRITE if device.startswith("cuda") else ())]
-    return landlock.build([*read_only_paths(grader_root), *SYSTEM_READ], read_write)
+    read_only, read_write = paths(grader_root, device)
+    return landlock.build(read_only, [*read_write, workdir], max_abi)

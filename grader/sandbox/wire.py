@@ -1,4 +1,4 @@
-"""What crosses between grader, fork server and child: JSON frames, tensors as raw bytes.
+"""What crosses between grader and child: JSON frames, tensors as raw bytes.
 
 Nothing here can run code when decoded: no pickle, no torch.load, only json and a checked buffer.
 Both sides import this module; the decoders validate everything because one side is hostile.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,11 +18,14 @@ from grader.sandbox.frames import parse_frame, read_frame, split_frame, write_fr
 
 __all__ = [
     "DTYPES",
+    "CallBytes",
+    "call_bytes",
     "decode_tensor",
     "encode_tensor",
     "parse_frame",
     "read_frame",
     "split_frame",
+    "tensors_from_buffer",
     "write_frame",
 ]
 
@@ -48,6 +53,7 @@ _numel = torch.Tensor.numel
 _element_size = torch.Tensor.element_size
 _data_ptr = torch.Tensor.data_ptr
 _string_at = ctypes.string_at
+_isinstance = isinstance
 _b64encode = base64.b64encode
 
 
@@ -87,3 +93,54 @@ def decode_tensor(record: dict[str, Any], max_elements: int) -> torch.Tensor:
         return torch.empty(shape, dtype=dtype)
     # The bytearray is a private copy the tensor keeps alive: no clone needed.
     return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+
+
+_ALIGN = 64  # each input tensor starts on a cache line of the child's buffer
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallBytes:
+    """One call as the grader sends it to a child: JSON for its shape, raw bytes for its tensors."""
+
+    meta: bytes  # JSON object without its opening brace; tensors as {"t", "dtype", "shape", "at"}
+    data: bytes  # the tensors' raw bytes, each padded to _ALIGN; "at" counts from here
+
+
+def call_bytes(function: str, args: tuple[Any, ...], trace: bool) -> CallBytes:
+    """Split a call's wire records into JSON and one block of raw bytes (done once per call)."""
+    records, data = [], bytearray()
+    for arg in args:
+        if isinstance(arg, dict) and arg.get("t") == "tensor":
+            raw = base64.b64decode(str(arg["data"]))
+            records.append({"t": "tensor", "dtype": arg["dtype"], "shape": arg["shape"],
+                            "at": len(data)})  # fmt: skip
+            data += raw + bytes(-len(raw) % _ALIGN)
+        else:
+            records.append(arg)
+    meta = json.dumps({"function": function, "args": records, "trace": trace},
+                      separators=(",", ":")).encode()  # fmt: skip
+    return CallBytes(meta=meta[1:], data=bytes(data))
+
+
+def tensors_from_buffer(
+    args: list[Any], buffer: bytearray, base: int, max_elements: int
+) -> list[Any]:
+    """A call's arguments, tensors as views of the child's private buffer (bounds checked)."""
+    out = []
+    for arg in args:
+        if not (_isinstance(arg, dict) and arg.get("t") == "tensor"):
+            out.append(arg)
+            continue
+        dtype, shape = DTYPES[str(arg["dtype"])], [int(n) for n in arg["shape"]]
+        numel = 1
+        for n in shape:
+            numel *= n
+        start = base + int(arg["at"])
+        if numel > max_elements or start < 0 or start + numel * _ITEMSIZES[dtype] > len(buffer):
+            raise ValueError("an input tensor does not fit its buffer")
+        if numel == 0:
+            out.append(torch.empty(shape, dtype=dtype))
+            continue
+        flat = torch.frombuffer(buffer, dtype=dtype, count=numel, offset=start)
+        out.append(flat.reshape(shape))
+    return out
