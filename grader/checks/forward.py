@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,22 @@ from grader.checks.common import (
 )
 from grader.misconceptions import hint_for, tag
 from grader.observations import Observation
+from grader.sandbox import kernels
 
-BUILTIN_OPS = frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru"})
+BUILTIN_OPS = frozenset(
+    {
+        "rnn_tanh",
+        "rnn_relu",
+        "rnn_tanh_cell",
+        "rnn_relu_cell",
+        "lstm",
+        "gru",
+        "lstm_cell",
+        "gru_cell",
+    }
+)
+# How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
+_REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
 
 @dataclass
@@ -131,10 +146,19 @@ def _shape_mistake(got: tuple[int, ...], want: tuple[int, ...]) -> str | None:
 
 
 def uses_builtin(ctx: Context, function: str) -> bool:
+    return builtin_used(ctx, function) is not None
+
+
+def builtin_used(ctx: Context, function: str) -> str | None:
+    """The built-in recurrence the function's code names, ran into, or was traced calling."""
     if function in ctx.extracted.builtin_rnn_users:
-        return True
-    traces = (obs.trace for obs in ctx.observations.of(function) if obs.trace is not None)
-    return any(BUILTIN_OPS & trace.counts.keys() for trace in traces)
+        return ctx.extracted.builtin_rnn_names.get(function, "a built-in RNN")
+    for obs in ctx.observations.of(function):
+        if not obs.returned and (refused := _REFUSED.search(obs.error)) is not None:
+            return refused.group(1).rstrip(":.")  # the sandbox refused the kernel it called
+        if obs.trace is not None and (ops := BUILTIN_OPS & obs.trace.counts.keys()):
+            return f"torch.{min(ops)}"
+    return None
 
 
 def forward_values(function: str) -> Callable[[Context], Verdict]:
@@ -143,14 +167,14 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
     def check(ctx: Context) -> Verdict:
         calls = ctx.observations.of(function)
         first = "(output, h_n) with output a plain torch.Tensor"
+        if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
+            return failed(
+                f"{function} uses a built-in RNN ({builtin}): no credit,"
+                " the point is to write the recurrence yourself",
+                **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
+            )
         if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
             return verdict
-        if uses_builtin(ctx, function):
-            return failed(
-                f"{function} uses a built-in RNN (nn.RNN / torch.rnn_tanh): no credit,"
-                " the point is to write the recurrence yourself",
-                **tag({"builtin_rnn": True}, "builtin-rnn"),
-            )
         tally = _Tally(mistake=length_mistake(calls))
         for obs, expected in zip(calls, ctx.expected.forward, strict=True):
             _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
@@ -185,6 +209,23 @@ def _tally_case(
             tally.first = _divergence(obs, case, t, output, expected)
             mistake = misconceptions.diagnose(case, output, fused=fused)
             tally.mistake = tally.mistake or (mistake.name if mistake else None)
+
+
+def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str | None:
+    """Why a traced call's torch calls cannot be taken as how it computed its answer, if so.
+
+    Its output must be right on every step, or wrong the way a known mistake is (a decoy
+    product beside the real work gives neither)."""
+    case = obs.call.case
+    assert case is not None
+    output, reason = _comparable_output(obs, case, device)
+    if output is None:
+        return reason
+    if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
+        return None
+    if misconceptions.diagnose(case, output, fused=True) is not None:
+        return None
+    return "its output is wrong in a way no known mistake explains"
 
 
 def _reason_mistake(obs: Observation, reason: str) -> str | None:

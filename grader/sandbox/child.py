@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from grader.sandbox import wire
+from grader.sandbox import kernels, wire
 from grader.sandbox.capture import CappedText, Recorder, encode_value
 from grader.sandbox.lockdown import ChildContext, lock_down
 
@@ -28,6 +28,7 @@ _write_frame = wire.write_frame
 _dumps = json.dumps
 _clone = torch.Tensor.clone
 _equal = torch.equal
+_disable_kernels = kernels.disable
 
 
 def main(
@@ -59,6 +60,7 @@ def _run(job: dict[str, Any], start: int, fd: int, capture: CappedText) -> None:
     calls = job["calls"][start:]
     pristine = job["pristine"][start:]
     args = [[_fresh(a, device) for a in call_args] for call_args in pristine]
+    _disable_kernels()  # a no-op when the fork server did it: before any student code runs
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     problems = [_exec_chunk(chunk, namespace) for chunk in job["chunks"]]
     _write_frame(
@@ -107,6 +109,7 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
     if not callable(function):
         return {"status": "missing"}
     recorder = Recorder() if call.get("trace") else None
+    report = recorder.report if recorder is not None else None  # taken before student code runs
     began = _perf()
     try:
         if recorder is None:
@@ -119,8 +122,8 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
                 "traceback": _student_traceback(exc), "seconds": _perf() - began}  # fmt: skip
     message: dict[str, Any] = {"status": "returned", "seconds": _perf() - began}
     message["value"] = encode_value(value)
-    if recorder is not None:
-        message["trace"] = {"counts": recorder.counts, "products": recorder.products}
+    if report is not None:
+        message["trace"] = report()
     return message
 
 

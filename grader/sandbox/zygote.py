@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from grader.sandbox import child, landlock, limits, policy, wire
+from grader.sandbox import child, kernels, landlock, limits, policy, wire
 from grader.settings import Limits
 
 _F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
@@ -340,6 +340,7 @@ def main(config: dict[str, Any] | None = None) -> None:
     os.dup2(2, 1)  # stray prints and warnings go to stderr, never into the protocol
     torch.set_num_threads(1)  # a threaded op before fork would hang the children
     _warm_up()
+    kernels.disable()  # after the warm-up ran nn.RNN: every child inherits the refusal
     server = Server(config)
     wire.write_frame(reply, {"type": "hello", "pid": os.getpid()})
     try:
