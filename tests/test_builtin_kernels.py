@@ -15,7 +15,6 @@ import torch
 from fixtures.helpers import by_id, describe
 from fixtures.submissions import CORRECT, correct_cells, notebook
 
-from grader.catalog import MAX_SCORE
 from grader.extract import extract, load_notebook
 from grader.grading import grade_bytes
 from grader.results import GradeResult
@@ -45,15 +44,22 @@ def _forward(step: str, *, fused: bool = False) -> str:
 
 _CELL = 'getattr(torch, _k("rnn_", "tanh_cell"))'
 _CELL_ARGS = "(x_t, h, W_xh.T.contiguous(), W_hh.T.contiguous(), b_h, torch.zeros_like(b_h))"
-# h' = (1 - z) n + z h with z = 0 and r = 1 is exactly tanh(x W_xh + h W_hh + b_h).
-_GRU_PINNED = """\
-H = W_hh.shape[0]
-big = torch.full((H,), 100.0, dtype=x.dtype)
-w_ih = torch.cat([torch.zeros_like(W_xh.T), torch.zeros_like(W_xh.T), W_xh.T])
-w_hh = torch.cat([torch.zeros_like(W_hh), torch.zeros_like(W_hh), W_hh.T])
-b_ih = torch.cat([big, -big, b_h])
-h = getattr(torch, _k("gr", "u_cell"))(x_t, h, w_ih, w_hh, b_ih, torch.zeros_like(b_ih))
-"""
+_GRU = 'getattr(torch, _k("gr", "u_cell"))'
+
+
+def _gru(lookup: str = _GRU, within: str = "") -> str:
+    """A GRU cell with pinned gates as the step: with z = 0 and r = 1, h' = (1 - z) n + z h is
+    exactly tanh(x W_xh + h W_hh + b_h). `within` is a with-statement header around the call."""
+    call = f"h = {lookup}(x_t, h, w_ih, w_hh, b_ih, torch.zeros_like(b_ih))\n"
+    return (
+        "H = W_hh.shape[0]\n"
+        "big = torch.full((H,), 100.0, dtype=x.dtype)\n"
+        "w_ih = torch.cat([torch.zeros_like(W_xh.T), torch.zeros_like(W_xh.T), W_xh.T])\n"
+        "w_hh = torch.cat([torch.zeros_like(W_hh), torch.zeros_like(W_hh), W_hh.T])\n"
+        "b_ih = torch.cat([big, -big, b_h])\n" + (f"{within}\n    {call}" if within else call)
+    )
+
+
 # With i = 1 and c = 0 the LSTM's cell state is tanh(x W_xh + h W_hh + b_h).
 _LSTM_PINNED = """\
 H = W_hh.shape[0]
@@ -84,46 +90,44 @@ for _thing in gc.get_objects():
             except Exception:
                 pass
 _lib = torch.library.Library("aten", "IMPL")
-_lib.impl(_k("rnn_", "tanh_cell"), torch.library.fallthrough_kernel, "CompositeImplicitAutograd")
+_lib.impl(_k("gr", "u_cell"), torch.library.fallthrough_kernel, "CompositeImplicitAutograd")
 _lib._destroy()
 _own = torch.library.Library("aten", "IMPL")
 for _key in ("CPU", "CompositeImplicitAutograd", "Autograd"):
-    _own.impl(_k("rnn_", "tanh_cell"), lambda *a, **k: NotImplemented, _key)
+    _own.impl(_k("gr", "u_cell"), lambda *a, **k: NotImplemented, _key)
 _own._destroy()
 """
 
 # Route -> the rnn_forward that takes it; each one computes the right answer without the poison.
 ROUTES = {
-    "torch-cell-by-getattr": _forward(f"h = {_CELL}{_CELL_ARGS}\n"),
-    "gru-cell-pinned-gates": _forward(_GRU_PINNED),
+    "torch-cell-by-getattr": _forward(_gru()),
     "lstm-cell-pinned-gates": _forward(_LSTM_PINNED),
-    "torch-VF": _forward(
-        f'h = getattr(getattr(torch, _k("_", "VF")), _k("rnn_", "tanh_cell")){_CELL_ARGS}\n'
-    ),
+    "torch-VF": _forward(_gru('getattr(getattr(torch, _k("_", "VF")), _k("gr", "u_cell"))')),
     "variable-functions": _forward(
-        'functions = getattr(torch._C, _k("_Variable", "Functions"))\n'
-        f'h = getattr(functions, _k("rnn_", "tanh_cell")){_CELL_ARGS}\n'
+        _gru('getattr(getattr(torch._C, _k("_Variable", "Functions")), _k("gr", "u_cell"))')
     ),
-    "ops-aten-overload": _forward(
-        f'h = getattr(torch.ops.aten, _k("rnn_", "tanh_cell")).default{_CELL_ARGS}\n'
-    ),
+    "ops-aten-overload": _forward(_gru('getattr(torch.ops.aten, _k("gr", "u_cell")).default')),
     "ops-aten-decompose": _forward(
         f'h = getattr(torch.ops.aten, _k("rnn_", "tanh_cell")).default.decompose{_CELL_ARGS}\n'
     ),
     "sequence-overload": _SEQUENCE_OP,
     "nn-cell-module": _forward(
-        'cell = getattr(nn, _k("RNN", "Cell"))(W_xh.shape[0], W_hh.shape[0], dtype=x.dtype)\n'
-        "with torch.no_grad():\n"
-        "    cell.weight_ih.copy_(W_xh.T); cell.weight_hh.copy_(W_hh.T)\n"
-        "    cell.bias_ih.copy_(b_h); cell.bias_hh.zero_()\n"
-        "h = cell(x_t, h).detach()\n"
+        _gru("cell")
+        .replace(
+            "h = cell",
+            "cell = getattr(nn, _k('GRU', 'Cell'))(W_xh.shape[0], H, dtype=x.dtype)\n"
+            "with torch.no_grad():\n"
+            "    cell.weight_ih.copy_(w_ih); cell.weight_hh.copy_(w_hh)\n"
+            "    cell.bias_ih.copy_(b_ih); cell.bias_hh.zero_()\n"
+            "h = cell",
+        )
+        .replace("(x_t, h, w_ih, w_hh, b_ih, torch.zeros_like(b_ih))", "(x_t, h).detach()")
     ),
     "torch-function-disabled": _forward(
         f'with getattr(torch._C, _k("Disable", "TorchFunction"))():\n    h = {_CELL}{_CELL_ARGS}\n'
     ),
     "below-autograd-inference": _forward(
-        "with torch.inference_mode(), torch._C._AutoDispatchBelowAutograd():\n"
-        f"    h = {_CELL}{_CELL_ARGS}\n"
+        _gru(within="with torch.inference_mode(), torch._C._AutoDispatchBelowAutograd():")
     ),
     "computed-kernel": _forward(
         "cpu = torch._C.DispatchKey.CPU\n"
@@ -166,7 +170,7 @@ def test_a_hidden_builtin_kernel_earns_no_value_credit(
     assert by_id(result)["to_nn_rnn.parity"].points == 20, describe(result)
 
 
-@pytest.mark.parametrize("route", ["torch-cell-by-getattr", "sequence-overload", "torch-VF"])
+@pytest.mark.parametrize("route", ["torch-function-disabled", "sequence-overload"])
 def test_the_refusal_names_the_kernel_the_code_reached(
     route: str, sandbox: Sandbox, graded: dict[str, GradeResult]
 ) -> None:
@@ -177,8 +181,7 @@ def test_the_refusal_names_the_kernel_the_code_reached(
 def test_undoing_the_refusal_from_student_code_fails(
     sandbox: Sandbox, graded: dict[str, GradeResult]
 ) -> None:
-    forward = _forward(f"h = {_CELL}{_CELL_ARGS}\n")
-    cells = correct_cells(rnn_forward=forward)
+    cells = correct_cells(rnn_forward=_forward(_gru()))
     cells.insert(1, _HIDE + _UNDO)
     result = _grade("undo", cells, sandbox, graded)
     assert not result.problems, describe(result)  # the undoing code itself ran without error
@@ -255,14 +258,8 @@ def test_to_nn_rnn_may_build_but_not_run_its_module(sandbox: Sandbox) -> None:
     result = grade_bytes(notebook(correct_cells(to_nn_rnn=runs_it)), sandbox=sandbox)
     module = by_id(result)["to_nn_rnn.module"]
     assert module.points == 0 and "not run it" in module.message, describe(result)
-
-
-def test_honest_answers_keep_full_marks_and_the_grader_keeps_nn_rnn(sandbox: Sandbox) -> None:
-    result = grade_bytes(notebook(correct_cells()), sandbox=sandbox)
-    assert result.score == MAX_SCORE, describe(result)
-    rnn = torch.nn.RNN(1, 2, batch_first=True)
-    output, _ = rnn(torch.ones(1, 3, 1))  # the grader's own process is never poisoned
-    assert output.shape == (1, 3, 2)
+    output, _ = torch.nn.RNN(1, 2, batch_first=True)(torch.ones(1, 3, 1))
+    assert output.shape == (1, 3, 2)  # the grader's own process is never refused its kernels
 
 
 _EVERY_ROUTE = """
