@@ -59,9 +59,10 @@ def disable() -> list[str]:
     if _state["done"]:
         return []
     _state["done"] = True
+    operators = recurrent_operators()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel", each time
-        failures = _refuse_operators()
+        failures = _refuse_operators(operators)
     failures += _refuse_python_recurrences()
     return failures
 
@@ -70,8 +71,10 @@ def recurrent_operators() -> list[str]:
     """Qualified names (ns::name.overload) of the registered operators that run a recurrence."""
     names = []
     for full in _all_op_names():
-        _, _, name = full.partition("::")
-        if _RECURRENT.search(name) and full.split(".")[0] not in _BUILDS_ONLY:
+        lowered = full.lower()  # a cheap first look: most of the ~3,600 names fail it
+        if not ("rnn" in lowered or "gru" in lowered or "lstm" in lowered):
+            continue
+        if _RECURRENT.search(full.partition("::")[2]) and full.split(".")[0] not in _BUILDS_ONLY:
             names.append(full)
     return sorted(names)
 
@@ -81,10 +84,10 @@ def _keys(full: str) -> set[str]:
     return found | {_ALWAYS}
 
 
-def _refuse_operators() -> list[str]:
+def _refuse_operators(operators: list[str]) -> list[str]:
     handles: dict[str, Any] = {}
     failures = []
-    for full in recurrent_operators():
+    for full in operators:
         namespace, _, name = full.partition("::")
         if namespace not in handles:
             handles[namespace] = _library("IMPL", namespace, "")
@@ -134,7 +137,8 @@ def _python_recurrences() -> Iterator[tuple[types.FunctionType, str]]:
                 yield from _methods(item, f"{module_name}.{name}")
     for op in _recurrent_overloads():
         for kernel in list(op.py_kernels.values()):
-            if isinstance(kernel, types.FunctionType):
+            # Only a recurrence's own kernel: a shared wrapper would take other operators along.
+            if isinstance(kernel, types.FunctionType) and _RECURRENT.search(kernel.__name__):
                 yield kernel, f"{op} (Python kernel)"
         op._dispatch_cache.clear()
 
@@ -147,23 +151,38 @@ def _methods(cls: type, where: str) -> Iterator[tuple[types.FunctionType, str]]:
 
 
 def _recurrent_overloads() -> Iterator[Any]:
-    """The OpOverloads of the recurrent operators that already exist in Python."""
-    for full in recurrent_operators():
-        namespace, _, qualified = full.partition("::")
-        name, _, overload = qualified.partition(".")
-        packet = getattr(getattr(torch.ops, namespace, None), name, None)
-        op = getattr(packet, overload or "default", None) if packet is not None else None
-        if op is not None and hasattr(op, "py_kernels"):
-            yield op
+    """The recurrent OpOverloads Python already made: only those can hold Python kernels."""
+    for namespace in list(vars(torch.ops).values()):
+        if not isinstance(namespace, torch._ops._OpNamespace):
+            continue
+        for name, packet in list(vars(namespace).items()):
+            if not (_RECURRENT.search(name) and isinstance(packet, torch._ops.OpOverloadPacket)):
+                continue
+            for op in list(vars(packet).values()):
+                if isinstance(op, torch._ops.OpOverload):
+                    yield op
+
+
+_TEMPLATES: dict[int, types.CodeType] = {}  # free variables -> code that raises _PLACEHOLDER
+_PLACEHOLDER = "<disabled recurrence>"
 
 
 def _raising_code(freevars: int, where: str) -> types.CodeType:
     """A code object that raises, with as many free variables as the one it replaces."""
+    template = _TEMPLATES.get(freevars)
+    if template is None:
+        template = _TEMPLATES[freevars] = _template(freevars)
+    message = f"{MESSAGE}: {where}{_HINT}"
+    consts = tuple(message if c == _PLACEHOLDER else c for c in template.co_consts)
+    return template.replace(co_consts=consts)
+
+
+def _template(freevars: int) -> types.CodeType:
     names = [f"_f{i}" for i in range(freevars)]
     source = "def _outer():\n"
     source += "".join(f"    {n} = None\n" for n in names)
     source += "    def refused(*args, **kwargs):\n"
-    source += f"        raise RuntimeError({f'{MESSAGE}: {where}{_HINT}'!r})\n"
+    source += f"        raise RuntimeError({_PLACEHOLDER!r})\n"
     source += "".join(f"        {n}\n" for n in names)  # unreachable, but makes them free
     source += "    return refused\n"
     namespace: dict[str, Any] = {}
