@@ -282,11 +282,18 @@ routes = {
     "float64 module": lambda: rnn.double()(x.double(), h.double()),
     "gru module": lambda: torch.nn.GRU(1, 4)(x),
     "lstm cell module": lambda: torch.nn.LSTMCell(1, 4)(x[:, 0]),
-    "no_grad": lambda: torch.no_grad().__enter__() or rnn.float()(x, h),
+    "no_grad": lambda: (torch.no_grad().__enter__(), rnn.float()(x, h)),
     "meta": lambda: torch.rnn_tanh_cell(*(a.to("meta") for a in cell_args)),
     "scripted": lambda: torch.jit.trace(torch.nn.RNN(1, 4), (x[0], h[:, 0])),
-    "python dispatcher": lambda: torch._C._EnablePythonDispatcher().__enter__() or rnn(x, h),
+    "python dispatcher": lambda: (torch._C._EnablePythonDispatcher().__enter__(), rnn(x, h)),
     "vmap": lambda: torch.vmap(lambda a: torch.rnn_tanh_cell(a, *cell_args[1:]))(x.transpose(0, 1)),
+    "call boxed": lambda: torch._C._dispatch_call_boxed(
+        torch._C._dispatch_find_schema_or_throw("aten::rnn_tanh_cell", ""), *cell_args),
+    "decompose": lambda: torch.ops.aten.rnn_tanh.input.decompose(
+        x, h, weights, True, 1, 0.0, False, False, True),
+    "autograd excluded": lambda: (torch._C._ExcludeDispatchKeyGuard(
+        torch._C.DispatchKeySet(torch._C.DispatchKey.AutogradCPU)).__enter__(), rnn(x, h)),
+    "autocast": lambda: (torch.autocast("cpu").__enter__(), rnn(x, h)),
     "quantizable lstm": lambda: torch.ao.nn.quantizable.LSTM(1, 4)(x),
     "dynamic quantized": lambda: torch.ao.nn.quantized.dynamic.LSTM(1, 4)(x),
     "mkldnn layer": lambda: torch.mkldnn_rnn_layer(x, torch.ones(4, 1), torch.ones(4, 4),
