@@ -100,12 +100,14 @@ class Recorder(TorchFunctionMode):
                 seen["depth"] = depth
             elif depth != seen["depth"] or _stack_at(depth - 1) is not self:
                 seen["intact"] = False
-            if not _modes_enabled() or self.__dict__.get("_record") is not record:
+            if not _modes_enabled():
                 seen["intact"] = False
 
         def report() -> dict[str, Any]:
             tallied = dict(counts)
-            if not seen["intact"] or sum(tallied.values()) != next(ticks) or _swapped(self):
+            hooks = self.__dict__.get("_record") is record and self.__dict__.get("_check") is check
+            consistent = sum(tallied.values()) == next(ticks) and not _swapped(self)
+            if not (hooks and seen["intact"] and consistent):
                 tallied[DISTURBED] = 1
             return {"counts": tallied, "products": [list(p) for p in products]}
 
