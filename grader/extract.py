@@ -12,8 +12,9 @@ import ast
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from grader import builtins_scan
 from grader.catalog import FUNCTIONS
 from grader.notebook import Notebook, first_line, load_notebook
 from grader.results import Problem
@@ -21,10 +22,6 @@ from grader.statements import DEFINITIONS, Statement, cell_statements, strip_mag
 
 __all__ = ["Chunk", "Extracted", "Notebook", "extract", "load_notebook", "strip_magics"]
 
-# Names whose use inside rnn_forward (or its helpers) means it did not build the RNN itself.
-BUILTIN_RNN_NAMES = frozenset(
-    {"RNN", "RNNCell", "LSTM", "GRU", "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "_VF", "RNNBase"}
-)
 _DEFINITIONS = DEFINITIONS
 _Statement = Statement
 
@@ -48,6 +45,8 @@ class Extracted:
     missing: dict[str, str]  # graded function -> why it could not be found
     problems: tuple[Problem, ...]  # notes that name their code cell
     builtin_rnn_users: frozenset[str]  # graded functions whose code reaches a built-in RNN
+    builtin_rnn_names: dict[str, str] = field(default_factory=dict)  # function -> built-in named
+    tracer_evaders: dict[str, str] = field(default_factory=dict)  # function -> evasion it names
 
 
 def extract(notebook: Notebook) -> Extracted:
@@ -69,16 +68,15 @@ def extract(notebook: Notebook) -> Extracted:
     )
     found = {f: statements[last[f]].cell for f in FUNCTIONS if f in last}
     missing = {f: _why_missing(f, notebook.cells, problems) for f in FUNCTIONS if f not in last}
-    mentions: dict[int, bool] = {}  # statement -> names a built-in RNN; the functions share most
-    users = frozenset(
-        f for f in found if _reaches_builtin_rnn(last[f], statements, bindings, mentions)
-    )
+    scanned = _scan_builtins({f: last[f] for f in found}, statements, bindings)
     return Extracted(
         chunks=chunks,
         found=found,
         missing=missing,
         problems=tuple(problems),
-        builtin_rnn_users=users,
+        builtin_rnn_users=frozenset(scanned.builtins),
+        builtin_rnn_names=scanned.builtins,
+        tracer_evaders=scanned.evasions,
     )
 
 
@@ -160,29 +158,13 @@ class _Pending:
         return root
 
 
-def _reaches_builtin_rnn(
-    root: int, statements: list[_Statement], bindings: dict[str, list[int]], memo: dict[int, bool]
-) -> bool:
-    for index in _closure([root], statements, bindings):
-        if index not in memo:
-            memo[index] = _mentions_builtin_rnn(statements[index])
-        if memo[index]:
-            return True
-    return False
-
-
-def _mentions_builtin_rnn(statement: _Statement) -> bool:
-    text = statement.source
-    # Names come from the text, unless non-ASCII letters normalise into one (NFKC): then walk.
-    if text.isascii() and not any(name in text for name in BUILTIN_RNN_NAMES):
-        return False
-    for sub in ast.walk(statement.node):
-        name = sub.attr if isinstance(sub, ast.Attribute) else getattr(sub, "id", None)
-        if name in BUILTIN_RNN_NAMES:
-            return True
-        if isinstance(sub, ast.alias) and sub.name.split(".")[-1] in BUILTIN_RNN_NAMES:
-            return True
-    return False
+def _scan_builtins(
+    roots: dict[str, int], statements: list[_Statement], bindings: dict[str, list[int]]
+) -> builtins_scan.Findings:
+    """What each graded function's code names: built-in recurrences, tracer evasion."""
+    return builtins_scan.scan(
+        roots, statements, lambda root: _closure([root], statements, bindings)
+    )
 
 
 def _duplicate_notes(statements: list[_Statement]) -> Iterator[Problem]:

@@ -116,6 +116,11 @@ class KnownError:
 
 KNOWN_ERRORS: tuple[KnownError, ...] = (
     KnownError(
+        name="builtin-rnn",
+        exception="RuntimeError",
+        starts="built-in recurrent kernels are disabled while grading",  # sandbox.kernels.MESSAGE
+    ),
+    KnownError(
         name="copy-into-parameter-with-grad",
         exception="RuntimeError",
         starts="a leaf Variable that requires grad is being used in an in-place operation",

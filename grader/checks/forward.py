@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +32,22 @@ from grader.checks.common import (
 from grader.misconceptions import tag
 from grader.observations import Observation
 from grader.results import ITEMS_KEPT
+from grader.sandbox import kernels
 
-BUILTIN_OPS = frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru"})
+BUILTIN_OPS = frozenset(
+    {
+        "rnn_tanh",
+        "rnn_relu",
+        "rnn_tanh_cell",
+        "rnn_relu_cell",
+        "lstm",
+        "gru",
+        "lstm_cell",
+        "gru_cell",
+    }
+)
+# How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
+_REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
 
 @dataclass
@@ -112,11 +127,18 @@ def _shape_problem(obs: Observation) -> Finding | None:
     return None
 
 
-def uses_builtin(ctx: Context, function: str) -> bool:
+def builtin_used(ctx: Context, function: str) -> str | None:
+    """The built-in recurrence the function's code names, ran into, or was traced calling."""
     if function in ctx.extracted.builtin_rnn_users:
-        return True
-    traces = (obs.trace for obs in ctx.observations.of(function) if obs.trace is not None)
-    return any(BUILTIN_OPS & trace.counts.keys() for trace in traces)
+        return ctx.extracted.builtin_rnn_names.get(function, "a built-in RNN")
+    for obs in ctx.observations.of(function):
+        if not obs.returned and (refused := _REFUSED.search(obs.error)) is not None:
+            return refused.group(1).rstrip(":.")  # the sandbox refused the kernel it called
+        if not obs.returned and kernels.MESSAGE in obs.error:  # the kernel's name was withheld
+            return "a built-in recurrent kernel"
+        if obs.trace is not None and (ops := BUILTIN_OPS & obs.trace.counts.keys()):
+            return f"torch.{min(ops)}"
+    return None
 
 
 def forward_values(function: str) -> Callable[[Context], Verdict]:
@@ -125,14 +147,14 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
     def check(ctx: Context) -> Verdict:
         calls = ctx.observations.of(function)
         first = "(output, h_n) with output a plain torch.Tensor"
+        if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
+            return failed(
+                f"{function} uses a built-in RNN ({builtin}): no credit,"
+                " the point is to write the recurrence yourself",
+                **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
+            )
         if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
             return verdict
-        if uses_builtin(ctx, function):
-            return failed(
-                f"{function} uses a built-in RNN (nn.RNN / torch.rnn_tanh): no credit,"
-                " the point is to write the recurrence yourself",
-                **tag({"builtin_rnn": True}, "builtin-rnn"),
-            )
         tally = _Tally()
         for obs, expected in zip(calls, ctx.expected.forward, strict=True):
             _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
@@ -217,6 +239,23 @@ def _h_n_agrees(
     error = float((h_n[:rows].to(torch.float64) - want[:, -1]).abs().max())
     tally.notes.append(f"{obs.call.label}: h_n differs from h_{count} by up to {error:.3g}")
     return False
+
+
+def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str | None:
+    """Why a traced call's torch calls cannot be taken as how it computed its answer, if so.
+
+    Its output must be right on every step, or wrong the way a known mistake is (a decoy
+    product beside the real work gives neither)."""
+    case = obs.call.case
+    assert case is not None
+    output, problem = _comparable_output(obs, case, device)
+    if output is None:
+        return problem.message if problem else "it returned nothing to compare"
+    if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
+        return None
+    if misconceptions.diagnose(case, output, fused=True) is not None:
+        return None
+    return "its output is wrong in a way no known mistake explains"
 
 
 def _comparable_output(

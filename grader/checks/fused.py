@@ -5,24 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks.common import Context, Verdict, failed, passed, unevaluable
-from grader.checks.forward import uses_builtin
+from grader.checks.forward import builtin_used, credible_trace
 from grader.misconceptions import tag
 from grader.observations import Observation
+from grader.sandbox.capture import DISTURBED
 
 CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"})
+_WHY = "structure is credited only on traced calls that return an answer their products explain"
 
 
 def fused_structure(ctx: Context) -> Verdict:
     function = "rnn_forward_fused"
     calls = ctx.observations.of(function)
+    if (builtin := builtin_used(ctx, function)) is not None:
+        return failed(f"{function} uses a built-in RNN ({builtin}) instead of one matrix product")
     if (verdict := unevaluable(calls, function)) is not None:
         return verdict
-    if uses_builtin(ctx, function):
-        return failed(f"{function} uses a built-in RNN instead of one matrix product per step")
-    traced = [obs for obs in calls if obs.returned and obs.trace is not None]
+    if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
+        return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")
+    probes = [(o, e) for o, e in zip(calls, ctx.expected.forward, strict=True) if o.call.traced]
+    if (problem := _untrustworthy(probes, ctx.device)) is not None:
+        return failed(f"{problem}; {_WHY}")
+    traced = [obs for obs, _ in probes]
     problems = [p for obs in traced if (p := _structure_problem(obs)) is not None]
-    if not traced:
-        return failed("no call of rnn_forward_fused could be traced")
     if problems:
         doubled = all(obs.trace is not None and len(obs.trace.products) == 2 * obs.call.case.dims[1]
                       for obs in traced if obs.call.case is not None)  # fmt: skip
@@ -34,6 +39,21 @@ def fused_structure(ctx: Context) -> Verdict:
     return passed(
         f"one matrix product per time step on the concatenation, in all {len(traced)} traced cases"
     )
+
+
+def _untrustworthy(probes: list[tuple[Observation, Any]], device: str) -> str | None:
+    """Why the traced calls cannot show the structure: none, one failed, or the trace is off."""
+    if not probes:
+        return "no call of rnn_forward_fused was traced"
+    for obs, expected in probes:
+        label = obs.call.label
+        if obs.trace is None:
+            return f"{label}: no trace came back"
+        if DISTURBED in obs.trace.counts:
+            return f"{label}: the tracer was tampered with during the call"
+        if (reason := credible_trace(obs, expected, device)) is not None:
+            return f"{label}: {reason}"
+    return None
 
 
 def _structure_problem(obs: Observation) -> str | None:

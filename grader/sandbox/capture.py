@@ -5,6 +5,7 @@ Bound to torch's own functions while the fork server starts, before any student 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -66,21 +67,77 @@ class CappedText:
         return text
 
 
+DISTURBED = "!tracer-disturbed"  # in a trace's counts: the tracer was tampered with mid-call
+_stack_depth = torch._C._len_torch_function_stack
+_stack_at = torch._C._get_function_stack_at
+_modes_enabled = torch._C._is_torch_function_mode_enabled
+
+
 class Recorder(TorchFunctionMode):
-    """Counts the torch calls a function makes; matrix products with their operand shapes."""
+    """Counts the torch calls a function makes; matrix products with their operand shapes.
+
+    The tallies live in closures, not on the object; the harness takes `report` before the
+    call, and it marks the trace DISTURBED when the mode left its place on the stack, was
+    switched off, had its recording function swapped, or its tallies disagree with a counter."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.counts: dict[str, int] = {}
-        self.products: list[list[Any]] = []
+        counts: dict[str, int] = {}
+        products: list[list[Any]] = []
+        ticks = itertools.count()
+        seen: dict[str, Any] = {"depth": -1, "intact": True}
+
+        def record(func: Any, args: Any) -> None:
+            name = _name(func)
+            counts[name] = counts.get(name, 0) + 1
+            next(ticks)
+            if name in MATRIX_PRODUCTS and len(products) < _TRACE_CAP:
+                products.append([name, [list(a.shape) for a in args if _isinstance(a, _Tensor)]])
+
+        def check(entering: bool) -> None:
+            depth = _stack_depth()
+            if entering:
+                seen["depth"] = depth
+            elif depth != seen["depth"] or _stack_at(depth - 1) is not self:
+                seen["intact"] = False
+            if not _modes_enabled():
+                seen["intact"] = False
+
+        def report() -> dict[str, Any]:
+            tallied = dict(counts)
+            hooks = self.__dict__.get("_record") is record and self.__dict__.get("_check") is check
+            consistent = sum(tallied.values()) == next(ticks) and not _swapped(self)
+            if not (hooks and seen["intact"] and consistent):
+                tallied[DISTURBED] = 1
+            return {"counts": tallied, "products": [list(p) for p in products]}
+
+        self._record = record
+        self._check = check
+        self.report = report
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        name = _name(func)
-        self.counts[name] = self.counts.get(name, 0) + 1
-        if name in MATRIX_PRODUCTS and len(self.products) < _TRACE_CAP:
-            shapes = [list(a.shape) for a in args if _isinstance(a, _Tensor)]
-            self.products.append([name, shapes])
+        self._record(func, args)
         return func(*args, **(kwargs or {}))
+
+    def __enter__(self) -> Recorder:
+        entered = super().__enter__()  # type: ignore[no-untyped-call]
+        self._check(True)
+        return entered  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        self._check(False)
+        super().__exit__(*exc)  # type: ignore[no-untyped-call]
+
+
+_METHODS = {
+    name: Recorder.__dict__[name] for name in ("__torch_function__", "__enter__", "__exit__")
+}
+
+
+def _swapped(recorder: Recorder) -> bool:
+    """Whether the Recorder class, or this recorder's type, no longer has its own methods."""
+    kind = _type(recorder)
+    return kind is not Recorder or any(kind.__dict__.get(n) is not m for n, m in _METHODS.items())
 
 
 _NAMES: dict[Any, str] = {}  # torch function -> name, filled while warming up in the fork server

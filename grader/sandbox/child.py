@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from grader.sandbox import frames, limits, wire
+from grader.sandbox import frames, kernels, limits, wire
 from grader.sandbox.capture import CappedText, Recorder, encode_value
 from grader.sandbox.lockdown import ChildContext, lock_down
 
@@ -32,6 +32,7 @@ _clone = torch.Tensor.clone
 _equal = torch.equal
 _CELL = "<code cell "  # student frames: file names count code cells as the student does
 JOB_BYTES = 1 << 30  # the grader sends at most this much (a notebook is capped at 50 MB)
+_disable_kernels = kernels.disable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +89,7 @@ def _run(
     calls = header["calls"]
     pristine = decode_calls(calls, body, context.limits.max_tensor_elements)
     args = [[_fresh(a, device) for a in call_args] for call_args in pristine]
+    _disable_kernels()  # a no-op when the fork server did it: before any student code runs
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     problems = [_exec_chunk(chunk, namespace) for chunk in header["chunks"]]
     _write_frame(
@@ -136,6 +138,7 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
     if not callable(function):
         return {"status": "missing"}
     recorder = Recorder() if call.get("trace") else None
+    report = recorder.report if recorder is not None else None  # taken before student code runs
     began = _perf()
     try:
         if recorder is None:
@@ -148,8 +151,8 @@ def _call(call: dict[str, Any], args: list[Any], namespace: dict[str, Any]) -> d
                 "traceback": _student_traceback(exc), "seconds": _perf() - began}  # fmt: skip
     message: dict[str, Any] = {"status": "returned", "seconds": _perf() - began}
     message["value"] = encode_value(value)
-    if recorder is not None:
-        message["trace"] = {"counts": recorder.counts, "products": recorder.products}
+    if report is not None:
+        message["trace"] = report()
     return message
 
 

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from grader.sandbox import child, limits, lockdown, policy, wire
+from grader.sandbox import child, kernels, limits, lockdown, policy, wire
 from grader.settings import Limits
 
 _F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
@@ -156,6 +156,7 @@ def main(config: dict[str, Any] | None = None, control_fd: int | None = None) ->
     os.dup2(2, 1)  # stray prints and warnings go to stderr
     torch.set_num_threads(1)  # a threaded op before fork would hang the children
     _warm_up()
+    kernels.disable()  # after the warm-up ran nn.RNN: every child inherits the refusal
     control = socket.socket(fileno=control_fd)
     server = Server(config, control)
     try:
