@@ -90,7 +90,9 @@ HINTS: dict[str, str] = {
     "overwrites-argument": "an argument was modified in place: build new tensors instead",
     "ignores-input-dtype": "output does not follow x's dtype/device: tensors made inside must"
     " take x's (x.new_zeros(...), dtype=x.dtype)",
-    "builtin-rnn": "the from-scratch forward must not call nn.RNN or torch.rnn_tanh",
+    "builtin-rnn": "built-in recurrent kernels (nn.RNN, GRU/LSTM and their cells, torch.rnn_tanh)"
+    " do not run while grading: write the recurrence yourself; to_nn_rnn may build an nn.RNN,"
+    " but not run it",
     "fused-two-products": "two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once",
     "init-weights-order": "W_hh was drawn before W_xh: the order of the randn calls matters",
     "nn-linear-layout": "a weight is in nn.Linear's (out, in) layout; here W_xh is (input, hidden)",

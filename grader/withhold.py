@@ -33,6 +33,7 @@ from grader.observations import (
     Other,
 )
 from grader.results import Problem
+from grader.sandbox import kernels
 
 __all__ = ["WITHHELD", "withhold_hidden"]
 
@@ -48,6 +49,10 @@ LOAD_WITHHELD = (
 _PARAMETER = re.compile(r"(weight|bias)_(ih|hh)_l\d{1,2}(_reverse)?")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _SETTINGS = frozenset({"tanh", "relu"})  # the only string settings an nn.RNN can have
+
+
+# The sandbox's refusal of a built-in recurrent kernel names it (grader.sandbox.kernels).
+_REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
 
 def withhold_hidden(observations: Observations) -> Observations:
@@ -86,9 +91,19 @@ def _raised(error: str) -> str:
     """ "Type: message" with the message withheld; a known mistake's fixed opening (torch's own
     words, which carry no input) is kept so that its hint still shows."""
     known = next((k for k in KNOWN_ERRORS if k.name == error_mistake(error)), None)
-    if known is not None:
-        return f"{known.exception}: {known.starts} ... {WITHHELD}"
-    return f"{_exception_type(error)}: {WITHHELD}"
+    if known is None:
+        return f"{_exception_type(error)}: {WITHHELD}"
+    refused = _REFUSED.match(error.partition(": ")[2])
+    if refused and refused.group(1).rstrip(":.") in _recurrent_names():
+        # the kernel the sandbox refused, from a closed list of names: it carries no input
+        return f"{known.exception}: {known.starts}: {refused.group(1).rstrip(':.')} ... {WITHHELD}"
+    return f"{known.exception}: {known.starts} ... {WITHHELD}"
+
+
+@functools.cache
+def _recurrent_names() -> frozenset[str]:
+    names = kernels.recurrent_operators()
+    return frozenset(names) | {name.split(".")[0] for name in names}
 
 
 def _exception_type(error: str) -> str:

@@ -137,9 +137,9 @@ def work(n):
     handle, name = tempfile.mkstemp()
     os.close(handle)
     time.sleep(0.01)
-    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    layer = torch.nn.Linear(3, 4)  # recurrent kernels are refused in the sandbox
     x = torch.randn(2, 5, 3, requires_grad=True)
-    lstm(x)[0].sum().backward()
+    torch.tanh(layer(x)).sum().backward()
     return [len(total), sorted(os.listdir("."))[0], name.startswith(os.getcwd())]
 """
 
