@@ -147,3 +147,30 @@ def test_batch_writes_both_notebook_formats_for_every_student(tmp_path: Path) ->
         assert any("def rnn_forward(" in cell.source for cell in feedback.cells)
         assert _feedback(feedback.cells)
         assert "Feedback on" in (folder / "report.feedback.html").read_text()
+
+
+def test_feedback_cells_have_stable_ids_that_never_clash_with_the_students(
+    buggy: tuple[GradeResult, bytes],
+) -> None:
+    result, data = buggy
+    raw = json.loads(data)
+    raw["nbformat_minor"] = 5
+    for number, cell in enumerate(raw["cells"]):
+        cell["id"] = "rnn-grader-feedback-summary" if number == 0 else f"c{number}"
+    owned = json.dumps(raw).encode()
+    first, again = render(result, "notebook", owned), render(result, "notebook", owned)
+    assert first == again  # reproducible: no random ids
+    out = nbformat.reads(first, as_version=4)
+    nbformat.validate(out)
+    ids = [cell.id for cell in out.cells]
+    assert len(ids) == len(set(ids)) and ids[1] == "rnn-grader-feedback-summary"  # theirs kept
+
+
+def test_an_older_notebook_without_cell_ids_stays_valid(buggy: tuple[GradeResult, bytes]) -> None:
+    result, data = buggy
+    raw = json.loads(data)
+    raw["nbformat_minor"] = 4
+    for cell in raw["cells"]:
+        cell.pop("id", None)
+    out = nbformat.reads(render(result, "notebook", json.dumps(raw).encode()), as_version=4)
+    nbformat.validate(out)

@@ -32,6 +32,7 @@ __all__ = ["FEEDBACK_TAG", "feedback_notebook", "render"]
 FEEDBACK_TAG = "rnn-grader-feedback"
 _DEF = re.compile(r"^def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)  # top-level definitions only
 _SVG_PREFIX = "data:image/svg+xml;base64,"
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")  # nbformat cell ids: [a-zA-Z0-9-_]{1,64}
 # Marks every font has (colour emoji are missing on many systems).
 _MARK: dict[Outcome, str] = {
     Outcome.PASSED: "✔",
@@ -63,7 +64,21 @@ def feedback_notebook(result: GradeResult, notebook: bytes) -> NotebookNode:
             out.append(_function_cell(after[index], by_function[after[index]]))
     out += [_function_cell(name, by_function[name]) for name in by_function if name not in placed]
     student.cells = out
+    _settle_ids(student, taken={str(c.get("id")) for c in cells if c.get("id")})
     return student
+
+
+def _settle_ids(notebook: NotebookNode, taken: set[str]) -> None:
+    """Cell ids exist from nbformat 4.5 on and must be unique: ours give way to the student's."""
+    for cell in notebook.cells:
+        if FEEDBACK_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        if notebook.get("nbformat_minor", 0) < 5:
+            cell.pop("id", None)
+            continue
+        while cell.id in taken:
+            cell.id = cell.id[:60] + "-" + str(len(taken) % 1000)
+        taken.add(cell.id)
 
 
 def _read(data: bytes) -> NotebookNode:
@@ -94,8 +109,12 @@ def _function_cells(cells: list[NotebookNode]) -> dict[str, int]:
     return found
 
 
-def _markdown_cell(source: str, attachments: dict[str, Any] | None = None) -> NotebookNode:
+def _markdown_cell(
+    source: str, name: str, attachments: dict[str, Any] | None = None
+) -> NotebookNode:
+    """A feedback cell; its id is derived from what it is about, so the output is reproducible."""
     cell = nbformat.v4.new_markdown_cell(source)  # type: ignore[no-untyped-call]
+    cell.id = f"{FEEDBACK_TAG}-{_ID_UNSAFE.sub('-', name)}"[:64]
     cell.metadata = {"tags": [FEEDBACK_TAG], "editable": False}
     if attachments:
         cell.attachments = attachments
@@ -123,7 +142,7 @@ def _summary_cell(result: GradeResult, unplaced: list[str]) -> NotebookNode:
             f"- {markdown.text_span(problem_line(p))}" for p in result.problems[:MAX_PROBLEMS]
         ]
     lines += ["", markdown.text_span(protections_line(result))]
-    return _markdown_cell("\n".join(lines))
+    return _markdown_cell("\n".join(lines), "summary")
 
 
 def _table(checks: list[CheckResult] | tuple[CheckResult, ...]) -> str:
@@ -146,7 +165,7 @@ def _function_cell(name: str, checks: list[CheckResult]) -> NotebookNode:
         attachments["steps.svg"] = {"image/svg+xml": plot}
         lines += ["", "Hidden state per step, expected (solid) and yours (dashed):", ""]
         lines.append("![per-step plot](attachment:steps.svg)")
-    return _markdown_cell("\n".join(lines), attachments)
+    return _markdown_cell("\n".join(lines), name, attachments)
 
 
 def _check_lines(check: CheckResult) -> list[str]:

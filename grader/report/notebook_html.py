@@ -11,11 +11,13 @@ are remembered by their input; `batch` renders a page per student.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from typing import Any
 
 import bleach
+from jinja2 import pass_context
 from nbconvert import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -37,6 +39,7 @@ _TAGS = frozenset({
     "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
 })  # fmt: skip
 _PLAIN = frozenset({"class", "id", "title", "align", "colspan", "rowspan"})
+_REMEMBERED = 4096  # rendered markdown cells kept per process
 
 
 def render(result: GradeResult, notebook: bytes) -> str:
@@ -69,7 +72,12 @@ def sanitize(fragment: str | bytes) -> str:
 
 class _Exporter(HTMLExporter):
     """nbconvert's HTML exporter without its final BeautifulSoup pass (alt texts and tab stops:
-    two thirds of the time on a page this size), with highlighting remembered per cell."""
+    two thirds of the time on a page this size) and its re-validation after each preprocessor,
+    with markdown and highlighting remembered per cell."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._markdown: dict[tuple[str, str], str] = {}
 
     def from_notebook_node(  # type: ignore[override]
         self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
@@ -83,6 +91,20 @@ class _Exporter(HTMLExporter):
         )
         self.register_filter("filter_data_type", widgets)  # type: ignore[no-untyped-call]
         return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    @pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        """nbconvert's markdown rendering, remembered by the cell's text and attachments."""
+        attachments = context.get("cell", {}).get("attachments", {})
+        key = (source, json.dumps(attachments, sort_keys=True) if attachments else "")
+        if (known := self._markdown.get(key)) is None:
+            known = self._markdown[key] = str(super().markdown2html(context, source))
+            if len(self._markdown) > _REMEMBERED:
+                self._markdown.pop(next(iter(self._markdown)))
+        return known
+
+    def _validate_preprocessor(self, nbc: NotebookNode, preprocessor: Any) -> None:
+        """The notebook was validated once when built; its preprocessors only add outputs."""
 
 
 @functools.cache
@@ -99,7 +121,7 @@ def _exporter() -> HTMLExporter:
     def highlight_code(source: str, language: str | None = None, metadata: Any = None) -> str:
         return highlighted(source, language)
 
-    return _Exporter(  # type: ignore[no-untyped-call]
+    return _Exporter(
         template_name="lab",
         sanitize_html=True,
         embed_images=False,
