@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.helpers import describe
+from fixtures.helpers import by_id, describe
 from fixtures.submissions import CORRECT, IMPORTS, correct_cells, notebook
 
 from grader import cli
-from grader.grading import GradeOptions, Grader
+from grader.grading import GradeOptions, Grader, grade_bytes
 from grader.observations import GARBLED, RETURNED, observe
 from grader.report import render
-from grader.results import GradeResult
+from grader.results import GradeResult, Outcome
 from grader.sandbox import frames
 from grader.sandbox.client import Sandbox
 from grader.settings import MAX_CODE_CELLS, MAX_CODE_CHARS, MAX_NOTEBOOK_BYTES
@@ -253,3 +253,36 @@ def test_an_unclosed_string_is_scanned_once_to_the_end_not_once_per_later_quote(
     escaped quotes inside it start no scans of their own (each would cost the rest again)."""
     assert nesting(b"[" + b'"\\"' * 10_000 + b"[[") == 1
     assert nesting(b'[{"a\\\\": ["]]", "\\"[["]}]') == 3
+
+
+def test_a_forged_tensor_whose_strides_overflow_is_the_childs_fault() -> None:
+    from grader.sandbox import wire
+
+    record = {"t": "tensor", "dtype": "float32", "shape": [0, 2**63 - 1, 2**63 - 1], "data": ""}
+    with pytest.raises(ValueError):
+        wire.decode_tensor(record, 1 << 20)
+
+
+FORGED_REPLY = '''
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    import sys, json, struct, os
+    f = sys._getframe(1)
+    while "start" not in f.f_locals:
+        f = f.f_back
+    index, fd = f.f_locals["start"] + f.f_locals["offset"], f.f_locals["fd"]
+    huge = {"t": "tensor", "dtype": "float32", "shape": [0, 2**63 - 1, 2**63 - 1], "data": ""}
+    body = json.dumps({"status": "returned", "seconds": 0.0,
+                       "value": {"t": "tuple", "items": [huge, huge]}}).encode()
+    head = json.dumps({"type": "call", "index": index, "output": ""}).encode()
+    os.write(fd, struct.pack(">I", len(head) + 1 + len(body)) + head + b"\\n" + body)
+    return h0, h0
+'''
+
+
+def test_a_forged_reply_with_an_impossible_tensor_costs_only_that_function(
+    sandbox: Sandbox,
+) -> None:
+    result = grade_bytes(notebook(correct_cells(rnn_forward=FORGED_REPLY)), sandbox=sandbox)
+    checks = by_id(result)
+    assert result.ungradable is None and checks["rnn_forward.values"].points == 0
+    assert checks["rnn_forward_fused.values"].outcome is Outcome.PASSED

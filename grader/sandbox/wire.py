@@ -81,6 +81,8 @@ def decode_tensor(record: dict[str, Any], max_elements: int) -> torch.Tensor:
         raise ValueError("malformed shape")
     if len(shape) > 8:
         raise ValueError(f"{len(shape)} dimensions is more than the 8 accepted")
+    if any(n > max_elements for n in shape):  # even with a zero elsewhere: strides would overflow
+        raise ValueError(f"a dimension exceeds the {max_elements} elements accepted")
     numel = 1
     for n in shape:
         numel *= n
@@ -89,10 +91,13 @@ def decode_tensor(record: dict[str, Any], max_elements: int) -> torch.Tensor:
     raw = base64.b64decode(str(record.get("data", "")), validate=True)
     if len(raw) != numel * _ITEMSIZES[dtype]:
         raise ValueError("tensor byte count does not match its shape")
-    if not raw:
-        return torch.empty(shape, dtype=dtype)
-    # The bytearray is a private copy the tensor keeps alive: no clone needed.
-    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+    try:
+        if not raw:
+            return torch.empty(shape, dtype=dtype)
+        # The bytearray is a private copy the tensor keeps alive: no clone needed.
+        return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape)
+    except (RuntimeError, OverflowError) as exc:  # whatever torch refuses is the child's fault
+        raise ValueError(f"tensor cannot be rebuilt: {exc}") from exc
 
 
 _ALIGN = 64  # each input tensor starts on a cache line of the child's buffer
