@@ -73,6 +73,9 @@ def attack(grader, listener):
     tried("fork", fork)
     tried("clone3", lambda: libc.syscall(435, ctypes.create_string_buffer(88), 88) >= 0)
     tried("kcmp", lambda: libc.syscall(312, os.getpid(), pid, 0, 0, 0) >= 0)
+    tried("outlive-the-zygote", lambda: libc.prctl(1, 0, 0, 0, 0) == 0)  # PR_SET_PDEATHSIG, 0
+    tried("subreaper", lambda: libc.prctl(36, 1, 0, 0, 0) == 0)  # PR_SET_CHILD_SUBREAPER
+    tried("ptracer", lambda: libc.prctl(0x59616D61, -1, 0, 0, 0) == 0)  # PR_SET_PTRACER any
     return ",".join(got)
 """
 

@@ -59,8 +59,11 @@ ALLOWED = (
     "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "msync",
     "mincore", "get_mempolicy", "getppid", "getuid", "geteuid", "getgid", "getegid",
     "getresuid", "getresgid", "getgroups", "getpgrp", "getpgid", "getsid", "getrusage", "times",
-    "sysinfo", "uname", "getrlimit", "arch_prctl", "prctl", "capget", "getrandom",
+    "sysinfo", "uname", "getrlimit", "arch_prctl", "capget", "getrandom",
 )  # fmt: skip
+# prctl options a child may use: reading its own state, naming threads and mappings; never
+# PR_SET_PDEATHSIG (undoing it outlives the grader), PR_SET_DUMPABLE, PR_SET_PTRACER and the rest.
+_PRCTL_ALLOWED = (2, 3, 15, 16, 21, 23, 30, 39, 0x53564D41)
 # What the CUDA driver may use besides (its own memory only); untested on a GPU in this round.
 CUDA_ALLOWED = ("mbind", "set_mempolicy", "mlock", "munlock", "memfd_create")
 # Terminal input injection, and asking the kernel to signal another process on I/O.
@@ -187,6 +190,7 @@ def program(own_pid: int, machine: str | None = None, extra: tuple[str, ...] = (
     prog += _only(numbers["kill"], 0, (own_pid,), allow=True)
     prog += _only(numbers["tgkill"], 0, (own_pid,), allow=True)
     prog += _only(numbers["prlimit64"], 0, (0, own_pid), allow=True)
+    prog += _only(numbers["prctl"], 0, _PRCTL_ALLOWED, allow=True)
     prog += _only(numbers["ioctl"], 1, _IOCTL_DENIED, allow=False)
     prog += _only(numbers["fcntl"], 1, _FCNTL_DENIED, allow=False)
     prog.append(_insn(_RET_K, DEFAULT_ACTION))
