@@ -19,7 +19,6 @@ from grader.report import (
     html,
     junit,
     markdown,
-    notebook,
     text,
 )
 from grader.results import GradeResult
@@ -41,7 +40,7 @@ RENDERERS: dict[str, Renderer] = {
 
 NOTEBOOK_RENDERERS: dict[str, NotebookRenderer] = {
     "github": github.render,
-    "notebook": notebook.render,
+    "notebook": lambda result, data: _notebook(result, data),
     "notebook-html": lambda result, data: _notebook_html(result, data),
 }
 FORMATS = (*RENDERERS, *NOTEBOOK_RENDERERS)
@@ -70,6 +69,12 @@ def render(result: GradeResult, fmt: str, notebook: bytes = b"") -> str:
         known = ", ".join(FORMATS)
         raise UsageError(f"unknown report format {fmt!r}; choose one of {known}") from None
     return writer(result)
+
+
+def _notebook(result: GradeResult, data: bytes) -> str:
+    from grader.report import notebook  # nbformat: imported only when asked
+
+    return notebook.render(result, data)
 
 
 def _notebook_html(result: GradeResult, data: bytes) -> str:
