@@ -12,6 +12,7 @@ import base64
 import sys
 
 import pytest
+import torch
 from fixtures.submissions import correct_cells, notebook
 
 from grader.grading import GradeOptions, Grader
@@ -59,6 +60,67 @@ def spelled(sandbox: Sandbox) -> tuple[GradeResult, GradeResult]:
         with Grader(options, sandbox) as grader:
             results.append(grader.grade_bytes(submission, name="speller.ipynb"))
     return results[0], results[1]
+
+
+# The red team's a9 and a11: a public call finds the hidden inputs in its process (gc) and spells
+# their first values as its step errors (1 + x/100) and as the sizes of a shape.
+PUBLIC_SHAPES = "{(1, 5, 1), (2, 3, 2), (3, 4, 3), (1, 6, 1)}"
+FINDER = f"""\
+def _hidden():
+    import gc
+    found = [t for t in gc.get_objects() if isinstance(t, torch.Tensor) and t.dim() == 3
+             and t.is_floating_point() and tuple(t.shape) not in {PUBLIC_SHAPES}]
+    return max(found, key=lambda t: t.numel()).flatten()
+"""
+EXFILTRATOR = {
+    "rnn_forward": f"""\
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        h = torch.tanh(x[:, t] @ W_xh + h @ W_hh + b_h)
+        states.append(h)
+    out = torch.stack(states, dim=1)
+    if tuple(x.shape) in {PUBLIC_SHAPES}:
+        spelled = 1 + _hidden()[: x.shape[1]].to(out.dtype) / 100
+        out = out.clone()
+        out[0, : len(spelled), 0] += spelled
+    return out, out[:, -1]
+
+
+{FINDER}""",
+    "rnn_forward_fused": """\
+def rnn_forward_fused(x, h0, W_xh, W_hh, b_h):
+    sizes = [int((float(v) + 100) * 1e4) for v in _hidden()[:2]]
+    return torch.empty(0, *sizes), torch.empty(0)
+""",
+}
+
+
+def _spellings(x: torch.Tensor) -> set[str]:
+    """How a9 and a11 spell a hidden input's first values."""
+    values = x.flatten()[:6].tolist()
+    return {f"{1 + v / 100:.6f}"[:6] for v in values} | {
+        str(int((v + 100) * 1e4)) for v in values[:2]
+    }
+
+
+@pytest.fixture(scope="module")
+def exfiltrated(sandbox: Sandbox) -> tuple[GradeResult, set[str]]:
+    options = GradeOptions(grading_seed=seed_from_text("numbers"))
+    with Grader(options, sandbox) as grader:
+        result = grader.grade_bytes(notebook(correct_cells(**EXFILTRATOR)), name="a9.ipynb")
+        hidden = [case.x for case in grader.cases.forward if not case.public]
+    return result, set().union(*(_spellings(x) for x in hidden))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
+@pytest.mark.parametrize("fmt", [*sorted(RENDERERS), "github", "notebook", "notebook-html"])
+def test_hidden_inputs_spelled_as_step_errors_or_shapes_never_reach_a_report(
+    fmt: str, exfiltrated: tuple[GradeResult, set[str]]
+) -> None:
+    result, spellings = exfiltrated
+    shown = _shown(result, fmt)
+    assert not sorted(s for s in spellings if s in shown), f"{fmt} spells hidden inputs"
 
 
 def _shown(result: GradeResult, fmt: str) -> str:
