@@ -163,10 +163,10 @@ def _known_types() -> frozenset[str]:
 
 
 # Details that hold only the grader's facts; every other key (errors, values, step_errors) goes.
-_FACT_KEYS = frozenset(
-    {"case", "call", "step", "unit", "batch", "misconception", "hint", "builtin_rnn", "builtin"}
-)
-_FACT_KEYS |= {"internal"}
+_FACT_KEYS = frozenset({
+    "case", "call", "calls", "step", "unit", "batch", "misconception", "hint", "builtin_rnn",
+    "builtin", "internal",
+})  # fmt: skip
 _TEXT_KEYS = frozenset({"problem", "problems", "notes"})  # grader sentences quoting numbers
 _SHAPE = r"\(\s*(?:\d+\s*,\s*)*\d*\s*,?\s*\)"  # (3, 7, 5), (), (0,)
 # A returned shape in each wording a check uses for one; then errors, values and large counts.
