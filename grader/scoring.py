@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from grader.catalog import CATALOG
 from grader.checks import CHECKS, Context
 from grader.results import CheckResult, Outcome, bounded_check
-
-# Details that list the student's own numbers wholesale. With hidden cases in the grade, even a
-# public call's output can carry hidden inputs (all calls share one process), so only the
-# self-check shows them.
-STUDENT_NUMBERS = frozenset({"actual", "trajectory"})
+from grader.withhold import withhold_numbers
 
 
 def score(context: Context) -> tuple[CheckResult, ...]:
@@ -20,10 +15,8 @@ def score(context: Context) -> tuple[CheckResult, ...]:
     checks = tuple(_run(spec.id, spec.points, context) for spec in CATALOG)
     if all(obs.call.public for obs in context.observations.calls):
         return checks
-    return tuple(
-        replace(c, details={k: v for k, v in c.details.items() if k not in STUDENT_NUMBERS})
-        for c in checks
-    )
+    # Even a public call's numbers can carry hidden inputs (all calls share one process).
+    return tuple(withhold_numbers(c) for c in checks)
 
 
 def _run(check_id: str, points: float, context: Context) -> CheckResult:

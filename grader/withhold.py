@@ -8,6 +8,11 @@ call's inputs sit in the same child process (a public call found them with `gc.g
 and a hidden call can leave them in a global for a later public one. So when a grade runs hidden
 cases, `withhold_hidden` replaces all of that for every call, once, between the sandbox's reply and
 the checks, so no check and no writer can quote it. The self-check (public cases only) keeps it.
+
+Numbers carry hidden inputs as well as text does: a returned output that is off by 1 + x/100, a
+shape of (0, 996045, ...), a module with hidden_size=996045. So `withhold_numbers` then keeps only
+the grader's own facts of each check of such a grade: outcome, points, which case, step and unit,
+pass counts, the mistake and its hint; errors, values and returned shapes are withheld.
 """
 
 from __future__ import annotations
@@ -32,10 +37,10 @@ from grader.observations import (
     Observations,
     Other,
 )
-from grader.results import Problem
+from grader.results import CheckResult, Problem
 from grader.sandbox import kernels
 
-__all__ = ["WITHHELD", "withhold_hidden"]
+__all__ = ["WITHHELD", "withhold_hidden", "withhold_numbers"]
 
 WITHHELD = "(message withheld: hidden cases were run; the self-check shows it)"
 OUTPUT_WITHHELD = (
@@ -155,3 +160,55 @@ def _known_types() -> frozenset[str]:
         for kind in namespace.values()
         if isinstance(kind, type)
     )
+
+
+# Details that hold only the grader's facts; every other key (errors, values, step_errors) goes.
+_FACT_KEYS = frozenset({
+    "case", "call", "calls", "step", "unit", "batch", "misconception", "hint", "builtin_rnn",
+    "builtin", "internal",
+})  # fmt: skip
+_TEXT_KEYS = frozenset({"problem", "problems", "notes"})  # grader sentences quoting numbers
+_SHAPE = r"\(\s*(?:\d+\s*,\s*)*\d*\s*,?\s*\)"  # (3, 7, 5), (), (0,)
+# A returned shape in each wording a check uses for one; then errors, values and large counts.
+_REWRITES = (
+    (re.compile(r" \(expected [^()]*, got [^()]*\)"), ""),
+    (re.compile(r"(by up to|\|error\||\|value\|) [-+]?(?:\d[\d.e+-]*|inf|nan)"), r"\1 (withheld)"),
+    (re.compile(rf"\b(has|returned) shape {_SHAPE}"), r"\1 the wrong shape"),
+    (re.compile(rf"\bshape {_SHAPE} cannot"), "shape cannot"),
+    (re.compile(rf"\bis {_SHAPE}, expected"), "has the wrong shape, expected"),
+    (re.compile(rf"(hidden case [\w-]+: [^;]*?expected ){_SHAPE}"), r"\1another shape"),
+    (re.compile(r"\b\d+ matrix products"), "a different number of matrix products"),
+    (re.compile(r"\b(\w+)=[^,;()]*, expected"), r"\1 is different, expected"),
+    (re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+(?=e[-+]?\d))(?:e[-+]?\d+)?"), "(withheld)"),
+    (re.compile(r"(?<!step )(?<!h_)\b\d{4,}"), "(withheld)"),
+)
+# Any other shape: kept after "expected " (the grader's) or a call's name (its arguments).
+_ANY_SHAPE = re.compile(rf"(expected |\w)?{_SHAPE}")
+
+
+def _other_shape(match: re.Match[str]) -> str:
+    return match.group() if match.group(1) else "(shape withheld)"
+
+
+NUMBERS_WITHHELD = " (numbers withheld: hidden cases were run; the self-check shows them)"
+
+
+def withhold_numbers(check: CheckResult) -> CheckResult:
+    """`check` with every number the student's code chose removed: a grade with hidden cases."""
+    details = {key: value for key, value in check.details.items() if key in _FACT_KEYS}
+    for key in _TEXT_KEYS & check.details.keys():
+        value = check.details[key]
+        texts = value if isinstance(value, list | tuple) else [value]
+        masked = [mask_numbers(str(text)) for text in texts]
+        details[key] = masked if isinstance(value, list | tuple) else masked[0]
+    message = mask_numbers(check.message)
+    if message != check.message:
+        message += NUMBERS_WITHHELD
+    return replace(check, message=message, details=details)
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with returned shapes, errors, values and large counts withheld."""
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
+    return _ANY_SHAPE.sub(_other_shape, text)

@@ -10,6 +10,7 @@ Student text goes in inert code spans, as in the Markdown report: no links, imag
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import nbformat
@@ -44,7 +45,11 @@ _MARK: dict[Outcome, str] = {
 
 def render(result: GradeResult, notebook: bytes) -> str:
     """The submitted notebook (`notebook`, its bytes) with feedback cells, as .ipynb JSON."""
-    text: str = nbformat.writes(feedback_notebook(result, notebook))  # type: ignore[no-untyped-call]
+    try:
+        built = feedback_notebook(result, notebook)
+        text: str = nbformat.writes(built)  # type: ignore[no-untyped-call]
+    except Exception:  # whatever the student's notebook holds, the feedback still comes
+        text = nbformat.writes(feedback_notebook(result, b""))  # type: ignore[no-untyped-call]
     return text + "\n"
 
 
@@ -82,18 +87,36 @@ def _settle_ids(notebook: NotebookNode, taken: set[str]) -> None:
 
 
 def _read(data: bytes) -> NotebookNode:
-    """The student's notebook, or an empty one when it is not a readable nbformat 4 notebook."""
+    """The student's notebook, or an empty one when it is not a valid nbformat 4 notebook."""
     try:
         text = data.decode("utf-8", errors="replace")
         notebook = nbformat.convert(nbformat.reader.reads(text), 4)  # type: ignore[no-untyped-call]
-        if isinstance(notebook.get("cells"), list) and all(
-            isinstance(c, dict) and isinstance(c.get("source", ""), str) for c in notebook.cells
-        ):
+        if _valid(notebook):
             for cell in notebook.cells:
                 cell.setdefault("metadata", {})
             return notebook  # type: ignore[no-any-return]
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    except Exception:  # nbformat's readers raise anything on odd input (AssertionError too)
         pass
+    return _fresh()
+
+
+def _valid(notebook: Any) -> bool:
+    """Whether nbformat's own schema accepts it as version 4 (4.0, "4" or True are not 4)."""
+    version, minor = notebook.get("nbformat"), notebook.get("nbformat_minor")
+    if type(version) is not int or version != 4 or type(minor) is not int or not 0 <= minor < 100:
+        return False
+    try:
+        with warnings.catch_warnings():  # its notes on the student's notebook are not ours to show
+            warnings.simplefilter("ignore")
+            nbformat.validate(notebook)
+    except Exception:  # the validator asserts, recurses and raises its own errors
+        return False
+    return isinstance(notebook.get("cells"), list) and all(
+        isinstance(c, dict) and isinstance(c.get("source", ""), str) for c in notebook.cells
+    )
+
+
+def _fresh() -> NotebookNode:
     return nbformat.v4.new_notebook()  # type: ignore[no-untyped-call,no-any-return]
 
 

@@ -4,12 +4,18 @@ script, style, frame, form or event handler survives, links are http(s)/mailto o
 only inline `data:image/` ones (the plots are cell attachments, which nbconvert inlines). Local
 images are never embedded, so a student's `![](/etc/passwd)` stays a dead link.
 
+nbconvert's templates also write some notebook fields into attributes unescaped or unquoted (an
+image output's `width`, the execution count), so before export every cell is rebuilt from what is
+known to be safe (`_scrubbed`), and the page carries a Content-Security-Policy that lets no script
+or inline handler run even if something slipped through.
+
 A class shares most of its cells (the handed-out text and code), so highlighting and sanitising
 are remembered by their input; `batch` renders a page per student.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
@@ -40,15 +46,87 @@ _TAGS = frozenset({
 })  # fmt: skip
 _PLAIN = frozenset({"class", "id", "title", "align", "colspan", "rowspan"})
 _REMEMBERED = 4096  # rendered markdown cells kept per process
+_CSP = (
+    '<meta http-equiv="Content-Security-Policy"'
+    " content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+)
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # ids, tags, attachment and language names
+_OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
+_STREAMS = frozenset({"stdout", "stderr"})
 
 
 def render(result: GradeResult, notebook: bytes) -> str:
     """The student's notebook with feedback cells, as an HTML document."""
     try:
-        page, _ = _exporter().from_notebook_node(feedback_notebook(result, notebook))
+        page, _ = _exporter().from_notebook_node(_scrubbed(feedback_notebook(result, notebook)))
     except Exception:  # nbconvert choked on the student's cells: show the feedback alone
-        page, _ = _exporter().from_notebook_node(feedback_notebook(result, b""))
-    return _SCRIPT.sub("", page)
+        page, _ = _exporter().from_notebook_node(_scrubbed(feedback_notebook(result, b"")))
+    return _HEAD.sub(lambda head: head.group() + _CSP, _SCRIPT.sub("", page), count=1)
+
+
+def _scrubbed(notebook: NotebookNode) -> NotebookNode:
+    """A copy with only the fields the page shows, each of a safe type and spelling."""
+    clean = copy.deepcopy(notebook)
+    language = clean.get("metadata", {}).get("language_info", {}).get("name")
+    safe_language = isinstance(language, str) and _SAFE_NAME.fullmatch(language)
+    clean.metadata = {"language_info": {"name": language}} if safe_language else {}
+    for cell in clean.cells:
+        tags = cell.get("metadata", {}).get("tags")
+        safe = (
+            [t for t in tags if isinstance(t, str) and _SAFE_NAME.fullmatch(t)]
+            if isinstance(tags, list)
+            else []
+        )
+        cell.metadata = {"tags": safe} if safe else {}
+        if not (isinstance(cell.get("id"), str) and _SAFE_NAME.fullmatch(cell.id)):
+            cell.pop("id", None)
+        if "attachments" in cell:
+            cell.attachments = _attachments(cell.attachments)
+        if cell.get("cell_type") == "code":
+            count = cell.get("execution_count")
+            cell.execution_count = count if type(count) is int else None
+            cell.outputs = [_output(o) for o in cell.get("outputs", []) if _known(o)]
+    return clean
+
+
+def _attachments(attachments: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(attachments, dict):
+        return {}
+    return {
+        name: {mime: data for mime, data in bundle.items() if isinstance(data, str)}
+        for name, bundle in attachments.items()
+        if isinstance(name, str) and _SAFE_NAME.fullmatch(name) and isinstance(bundle, dict)
+    }
+
+
+def _known(output: Any) -> bool:
+    return isinstance(output, dict) and output.get("output_type") in _OUTPUT_TYPES
+
+
+def _output(output: NotebookNode) -> NotebookNode:
+    """An output with its metadata rebuilt: only positive integer image sizes survive."""
+    if output.output_type == "stream" and output.get("name") not in _STREAMS:
+        output.name = "stdout"
+    if output.output_type in ("display_data", "execute_result"):
+        given_metadata = output.get("metadata")
+        metadata: dict[Any, Any] = given_metadata if isinstance(given_metadata, dict) else {}
+        sizes = {
+            mime: {k: v for k, v in given.items() if k in ("width", "height") and _size(v)}
+            for mime, given in metadata.items()
+            if isinstance(mime, str) and mime.startswith("image/") and isinstance(given, dict)
+        }
+        output.metadata = {mime: size for mime, size in sizes.items() if size}
+        if (
+            output.output_type == "execute_result"
+            and type(output.get("execution_count")) is not int
+        ):
+            output.execution_count = None
+    return output
+
+
+def _size(value: Any) -> bool:
+    return type(value) is int and 0 < value < 100_000
 
 
 def _attribute(tag: str, name: str, value: str) -> bool:
