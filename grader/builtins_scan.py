@@ -54,7 +54,10 @@ ESCAPE_NAMES = frozenset(
         "f_code", "tb_frame", "gi_frame", "cr_frame", "co_code", "FunctionType", "CodeType",
         "_getframe", "_current_frames", "meta_path", "path_hooks", "attrgetter", "methodcaller",
         "_C", "_ops", "_refs", "_prims", "_library", "_dynamo", "_inductor", "_imp",
-        "_frozen_importlib", "_frozen_importlib_external",
+        "_frozen_importlib", "_frozen_importlib_external", "__self__", "__func__", "__wrapped__",
+        "__objclass__", "__defaults__", "__kwdefaults__", "cell_contents", "__traceback__",
+        "tb_next", "gi_code", "ag_frame", "__getattr__", "get_field", "Formatter",
+        "load_library", "PackageImporter",
     }
 )  # fmt: skip
 # Builtins that load or reach code (as plain names); `model.eval()` is an attribute, not these.
@@ -72,6 +75,7 @@ ESCAPE_IMPORTS = frozenset(
 )
 _SYS_ESCAPES = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "settrace"})
 _LOOKUPS = frozenset({"getattr", "setattr", "hasattr", "delattr"})
+_FROM_IMPORTED = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES  # `from torch import ops`
 _ESCAPE_WORDS = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES | ESCAPE_IMPORTS | _LOOKUPS
 _ANY_ESCAPE = re.compile(
     r"\b(?:"
@@ -171,6 +175,8 @@ def _escape_of(node: ast.AST, fixed: set[int]) -> str | None:
         return f"{named}.{node.attr}" if named == "sys" and node.attr in _SYS_ESCAPES else None
     if isinstance(node, ast.Import | ast.ImportFrom):
         return _import_escape(node)
+    if isinstance(node, ast.MatchClass):
+        return next((a for a in node.kwd_attrs if a in ESCAPE_NAMES | ESCAPE_ATTRIBUTES), None)
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
         return next((n for n in _names_of(node) if n in ESCAPE_NAMES), None)
     return None
@@ -200,7 +206,7 @@ def _import_escape(node: ast.Import | ast.ImportFrom) -> str | None:
     for alias in node.names:
         if isinstance(node, ast.ImportFrom) and node.module == "sys" and alias.name in _SYS_ESCAPES:
             return f"sys.{alias.name}"
-        if isinstance(node, ast.ImportFrom) and alias.name in ESCAPE_NAMES | ESCAPE_BUILTINS:
+        if isinstance(node, ast.ImportFrom) and alias.name in _FROM_IMPORTED:
             return alias.name
         if alias.name == "sys" and alias.asname not in (None, "sys"):
             return "sys under another name"  # sys.modules would no longer read as such
@@ -223,6 +229,8 @@ def _names_of(node: ast.AST) -> list[str]:
         return [node.id]
     if isinstance(node, ast.alias):
         return node.name.split(".")
+    if isinstance(node, ast.MatchClass):  # `case object(gru_cell=cell)` reads an attribute
+        return node.kwd_attrs
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
         value = node.value
         # A capitalised word alone is as likely a label ("RNN") as a lookup: only paths count.

@@ -441,3 +441,27 @@ def test_a_discarded_product_beside_unfused_work_earns_no_structure_points(
     checks = by_id(result)
     assert checks["rnn_forward_fused.values"].points == 15, describe(result)
     assert checks["rnn_forward_fused.structure"].points == 0, describe(result)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("match torch:\n        case object(_C=c): pass", "_C"),
+        ("match rnn_forward:\n        case object(__globals__=g): pass", "__globals__"),
+        ("len.__self__", "__self__"),
+        ("functools.reduce(getattr, ['_', 'C'], torch)", "getattr passed around as a value"),
+        ("torch.sys.modules", "sys.modules"),
+        ("string.Formatter().get_field('0._C', [torch], {})", "get_field"),
+    ],
+)
+def test_escapes_in_patterns_values_and_borrowed_modules_are_found(line: str, named: str) -> None:
+    forward = CORRECT["rnn_forward"].replace("):\n", f"):\n    {line}\n", 1)
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    assert extracted.escapes.get("rnn_forward") == named
+
+
+def test_a_builtin_read_by_a_class_pattern_is_found() -> None:
+    forward = "def rnn_forward(x, h0, W_xh, W_hh, b_h):\n    match torch:\n" \
+              "        case object(gru_cell=cell): return cell\n"  # fmt: skip
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    assert extracted.builtin_rnn_names.get("rnn_forward") == "gru_cell"
