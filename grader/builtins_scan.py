@@ -71,11 +71,14 @@ ESCAPE_ATTRIBUTES = frozenset(
 )  # fmt: skip
 # Modules counted when imported (as names they are too common to flag): gc, ast, builtins, io.
 ESCAPE_IMPORTS = frozenset(
-    {"gc", "ast", "builtins", "io", "types", "pathlib", "code", "codeop", "imp"}
+    {"gc", "ast", "builtins", "io", "types", "pathlib", "code", "codeop", "imp", "pdb"}
 )
 _SYS_ESCAPES = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "settrace"})
 _LOOKUPS = frozenset({"getattr", "setattr", "hasattr", "delattr"})
 _FROM_IMPORTED = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES  # `from torch import ops`
+_AS_NAME = ESCAPE_NAMES | ESCAPE_BUILTINS
+_AS_ATTRIBUTE = ESCAPE_NAMES | ESCAPE_ATTRIBUTES
+_AS_MODULE = ESCAPE_NAMES | ESCAPE_IMPORTS
 _ESCAPE_WORDS = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES | ESCAPE_IMPORTS | _LOOKUPS
 _ANY_ESCAPE = re.compile(
     r"\b(?:"
@@ -167,16 +170,16 @@ def _escape_of(node: ast.AST, fixed: set[int]) -> str | None:
     if isinstance(node, ast.Name):
         if node.id in _LOOKUPS and id(node) not in fixed:
             return f"{node.id} passed around as a value"
-        return node.id if node.id in ESCAPE_NAMES | ESCAPE_BUILTINS else None
+        return node.id if node.id in _AS_NAME else None
     if isinstance(node, ast.Attribute):
-        if node.attr in ESCAPE_NAMES | ESCAPE_ATTRIBUTES:
+        if node.attr in _AS_ATTRIBUTE:
             return node.attr
         named = _tail(node.value)
         return f"{named}.{node.attr}" if named == "sys" and node.attr in _SYS_ESCAPES else None
     if isinstance(node, ast.Import | ast.ImportFrom):
         return _import_escape(node)
     if isinstance(node, ast.MatchClass):
-        return next((a for a in node.kwd_attrs if a in ESCAPE_NAMES | ESCAPE_ATTRIBUTES), None)
+        return next((a for a in node.kwd_attrs if a in _AS_ATTRIBUTE), None)
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
         return next((n for n in _names_of(node) if n in ESCAPE_NAMES), None)
     return None
@@ -190,7 +193,7 @@ def _lookup_escape(call: ast.Call, fixed: set[int]) -> str | None:
     target, name = call.args[0], call.args[1]
     if isinstance(name, ast.Constant) and isinstance(name.value, str):
         fixed.add(id(func))
-        return name.value if name.value in ESCAPE_NAMES | ESCAPE_ATTRIBUTES else None
+        return name.value if name.value in _AS_ATTRIBUTE else None
     if isinstance(target, ast.Name) and target.id == "self":
         fixed.add(id(func))  # an object's own attributes by name: how classes configure
         return None
@@ -201,7 +204,7 @@ def _import_escape(node: ast.Import | ast.ImportFrom) -> str | None:
     modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
     for module in modules:
         parts = module.split(".")
-        if hits := [p for p in parts if p in ESCAPE_NAMES | ESCAPE_IMPORTS]:
+        if hits := [p for p in parts if p in _AS_MODULE]:
             return hits[0]
     for alias in node.names:
         if isinstance(node, ast.ImportFrom) and node.module == "sys" and alias.name in _SYS_ESCAPES:
