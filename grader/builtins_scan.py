@@ -1,4 +1,9 @@
-"""Static signals read from the source: built-in recurrences it names, tracer evasion it names.
+"""Static signals read from the source: built-in recurrences, tracer evasion, and escapes it names.
+
+An escape is machinery a from-scratch forward never needs and that reaches code outside the
+notebook's own: foreign functions (ctypes), code loading (exec, importlib, pickle), reading
+source or library files, introspection (frames, __globals__, gc), torch's internals (torch._C,
+torch.ops) and attribute lookups by a computed name, which could spell any of these.
 
 The sandbox refuses every built-in recurrent kernel at run time whatever the code looks like;
 this scan is the second signal, and the one that can name what was reached for. Each statement
@@ -36,6 +41,50 @@ TRACER_EVASION_NAMES = frozenset(
         "_TorchFunctionModeInfra", "_set_torch_function_mode",
     }
 )  # fmt: skip
+# Escape names that count wherever they appear: identifiers, attributes, imports, lookups.
+ESCAPE_NAMES = frozenset(
+    {
+        "ctypes", "_ctypes", "cffi", "CDLL", "cdll", "PyDLL", "pydll", "pythonapi", "dlopen",
+        "_cdata", "ctypeslib", "importlib", "import_module", "__import__", "inspect", "marshal",
+        "pickle", "_pickle", "cPickle", "dill", "cloudpickle", "shelve", "copyreg", "runpy",
+        "pkgutil", "zipimport", "subprocess", "multiprocessing", "cpp_extension", "load_inline",
+        "__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "__dict__",
+        "__getattribute__", "__loader__", "__spec__", "__file__", "__bases__", "__base__",
+        "__mro__", "__reduce__", "__reduce_ex__", "f_globals", "f_locals", "f_back", "f_builtins",
+        "f_code", "tb_frame", "gi_frame", "cr_frame", "co_code", "FunctionType", "CodeType",
+        "_getframe", "_current_frames", "meta_path", "path_hooks", "attrgetter", "methodcaller",
+        "_C", "_ops", "_refs", "_prims", "_library", "_dynamo", "_inductor", "_imp",
+        "_frozen_importlib", "_frozen_importlib_external", "__self__", "__func__", "__wrapped__",
+        "__objclass__", "__defaults__", "__kwdefaults__", "cell_contents", "__traceback__",
+        "tb_next", "gi_code", "ag_frame", "__getattr__", "get_field", "Formatter",
+        "load_library", "PackageImporter",
+    }
+)  # fmt: skip
+# Builtins that load or reach code (as plain names); `model.eval()` is an attribute, not these.
+ESCAPE_BUILTINS = frozenset(
+    {"exec", "eval", "compile", "open", "__import__", "globals", "locals", "vars", "breakpoint"}
+)
+# Attributes that read files or reach torch's operator registry, whatever they are read on.
+ESCAPE_ATTRIBUTES = frozenset(
+    {"open", "read_text", "read_bytes", "load", "loads", "ops", "library", "hub", "system",
+     "popen", "FileIO"}
+)  # fmt: skip
+# Modules counted when imported (as names they are too common to flag): gc, ast, builtins, io.
+ESCAPE_IMPORTS = frozenset(
+    {"gc", "ast", "builtins", "io", "types", "pathlib", "code", "codeop", "imp", "pdb"}
+)
+_SYS_ESCAPES = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "settrace"})
+_LOOKUPS = frozenset({"getattr", "setattr", "hasattr", "delattr"})
+_FROM_IMPORTED = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES  # `from torch import ops`
+_AS_NAME = ESCAPE_NAMES | ESCAPE_BUILTINS
+_AS_ATTRIBUTE = ESCAPE_NAMES | ESCAPE_ATTRIBUTES
+_AS_MODULE = ESCAPE_NAMES | ESCAPE_IMPORTS
+_ESCAPE_WORDS = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES | ESCAPE_IMPORTS | _LOOKUPS
+_ANY_ESCAPE = re.compile(
+    r"\b(?:"
+    + "|".join(re.escape(n) for n in sorted(_ESCAPE_WORDS | {"sys"}, key=len)[::-1])
+    + r")\b"
+)
 _ANY_NAME = re.compile(
     "|".join(re.escape(n) for n in sorted(BUILTIN_RNN_NAMES | TRACER_EVASION_NAMES, key=len)[::-1])
 )
@@ -54,10 +103,11 @@ class Statement(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Named:
-    """The first built-in recurrence and the first tracer evasion a statement names."""
+    """The first built-in recurrence, tracer evasion and escape a statement names."""
 
     builtin: str | None = None
     evasion: str | None = None
+    escape: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +116,7 @@ class Findings:
 
     builtins: dict[str, str] = field(default_factory=dict)  # function -> built-in it reaches
     evasions: dict[str, str] = field(default_factory=dict)  # function -> tracer evasion it names
+    escapes: dict[str, str] = field(default_factory=dict)  # function -> escape it names
 
 
 def scan(
@@ -77,6 +128,7 @@ def scan(
     memo: dict[int, Named] = {}
     builtins: dict[str, str] = {}
     evasions: dict[str, str] = {}
+    escapes: dict[str, str] = {}
     for function, root in roots.items():
         for index in reach(root):
             if index not in memo:
@@ -86,24 +138,89 @@ def scan(
                 builtins[function] = named.builtin
             if named.evasion and function not in evasions:
                 evasions[function] = named.evasion
-    return Findings(builtins=builtins, evasions=evasions)
+            if named.escape and function not in escapes:
+                escapes[function] = named.escape
+    return Findings(builtins=builtins, evasions=evasions, escapes=escapes)
 
 
 def names_in(statement: Statement) -> Named:
     text = statement.source
     # Names come from the text, unless non-ASCII letters normalise into one (NFKC): then walk.
-    if text.isascii() and not _ANY_NAME.search(text):
+    if text.isascii() and not _ANY_NAME.search(text) and not _ANY_ESCAPE.search(text):
         return Named()
-    builtin = evasion = None
+    builtin = evasion = escape = None
+    fixed: set[int] = set()  # getattr names called with a literal attribute name
     for sub in ast.walk(statement.node):
         for name in _names_of(sub):
             if builtin is None and name in BUILTIN_RNN_NAMES:
                 builtin = name
             if evasion is None and name in TRACER_EVASION_NAMES:
                 evasion = name
-        if builtin and evasion:
+        if escape is None:
+            escape = _escape_of(sub, fixed)
+        if builtin and evasion and escape:
             break
-    return Named(builtin=builtin, evasion=evasion)
+    return Named(builtin=builtin, evasion=evasion, escape=escape)
+
+
+def _escape_of(node: ast.AST, fixed: set[int]) -> str | None:
+    """The escape one node names, if any (walked parents first, so a call precedes its name)."""
+    if isinstance(node, ast.Call):
+        return _lookup_escape(node, fixed)
+    if isinstance(node, ast.Name):
+        if node.id in _LOOKUPS and id(node) not in fixed:
+            return f"{node.id} passed around as a value"
+        return node.id if node.id in _AS_NAME else None
+    if isinstance(node, ast.Attribute):
+        if node.attr in _AS_ATTRIBUTE:
+            return node.attr
+        named = _tail(node.value)
+        return f"{named}.{node.attr}" if named == "sys" and node.attr in _SYS_ESCAPES else None
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return _import_escape(node)
+    if isinstance(node, ast.MatchClass):
+        return next((a for a in node.kwd_attrs if a in _AS_ATTRIBUTE), None)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
+        return next((n for n in _names_of(node) if n in ESCAPE_NAMES), None)
+    return None
+
+
+def _lookup_escape(call: ast.Call, fixed: set[int]) -> str | None:
+    """getattr and kin: a literal name is judged as written; a computed one could be anything."""
+    func = call.func
+    if not isinstance(func, ast.Name) or func.id not in _LOOKUPS or len(call.args) < 2:
+        return None
+    target, name = call.args[0], call.args[1]
+    if isinstance(name, ast.Constant) and isinstance(name.value, str):
+        fixed.add(id(func))
+        return name.value if name.value in _AS_ATTRIBUTE else None
+    if isinstance(target, ast.Name) and target.id == "self":
+        fixed.add(id(func))  # an object's own attributes by name: how classes configure
+        return None
+    return f"{func.id} with a computed attribute name"
+
+
+def _import_escape(node: ast.Import | ast.ImportFrom) -> str | None:
+    modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+    for module in modules:
+        parts = module.split(".")
+        if hits := [p for p in parts if p in _AS_MODULE]:
+            return hits[0]
+    for alias in node.names:
+        if isinstance(node, ast.ImportFrom) and node.module == "sys" and alias.name in _SYS_ESCAPES:
+            return f"sys.{alias.name}"
+        if isinstance(node, ast.ImportFrom) and alias.name in _FROM_IMPORTED:
+            return alias.name
+        if alias.name == "sys" and alias.asname not in (None, "sys"):
+            return "sys under another name"  # sys.modules would no longer read as such
+    return None
+
+
+def _tail(node: ast.expr) -> str | None:
+    """The last name of a dotted expression: `torch.sys` -> "sys"."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
 
 
 def _names_of(node: ast.AST) -> list[str]:
@@ -115,6 +232,8 @@ def _names_of(node: ast.AST) -> list[str]:
         return [node.id]
     if isinstance(node, ast.alias):
         return node.name.split(".")
+    if isinstance(node, ast.MatchClass):  # `case object(gru_cell=cell)` reads an attribute
+        return node.kwd_attrs
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
         value = node.value
         # A capitalised word alone is as likely a label ("RNN") as a lookup: only paths count.

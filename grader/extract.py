@@ -47,6 +47,7 @@ class Extracted:
     builtin_rnn_users: frozenset[str]  # graded functions whose code reaches a built-in RNN
     builtin_rnn_names: dict[str, str] = field(default_factory=dict)  # function -> built-in named
     tracer_evaders: dict[str, str] = field(default_factory=dict)  # function -> evasion it names
+    escapes: dict[str, str] = field(default_factory=dict)  # function -> escape it names
 
 
 def extract(notebook: Notebook) -> Extracted:
@@ -77,6 +78,7 @@ def extract(notebook: Notebook) -> Extracted:
         builtin_rnn_users=frozenset(scanned.builtins),
         builtin_rnn_names=scanned.builtins,
         tracer_evaders=scanned.evasions,
+        escapes=scanned.escapes,
     )
 
 
@@ -161,7 +163,7 @@ class _Pending:
 def _scan_builtins(
     roots: dict[str, int], statements: list[_Statement], bindings: dict[str, list[int]]
 ) -> builtins_scan.Findings:
-    """What each graded function's code names: built-in recurrences, tracer evasion."""
+    """What each graded function's code names: built-in recurrences, tracer evasion, escapes."""
     return builtins_scan.scan(
         roots, statements, lambda root: _closure([root], statements, bindings)
     )

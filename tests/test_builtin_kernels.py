@@ -219,7 +219,7 @@ def test_a_tampered_tracer_earns_no_fused_structure_points(
         "tamper", correct_cells(rnn_forward_fused=_forward(tamper, fused=True)), sandbox, graded
     )
     checks = by_id(result)
-    assert checks["rnn_forward_fused.values"].points == 15, describe(result)
+    assert checks["rnn_forward_fused.values"].points == 0, describe(result)  # torch._C, getattr
     assert checks["rnn_forward_fused.structure"].points == 0, describe(result)
     assert "tamper" in checks["rnn_forward_fused.structure"].message, describe(result)
 
@@ -237,7 +237,8 @@ def test_hiding_calls_from_the_tracer_by_name_earns_no_fused_structure_points(
     )
     structure = by_id(result)["rnn_forward_fused.structure"]
     assert structure.points == 0 and "DisableTorchFunction" in structure.message, describe(result)
-    assert by_id(result)["rnn_forward_fused.values"].points == 15, describe(result)
+    values = by_id(result)["rnn_forward_fused.values"]
+    assert values.points == 0 and "torch internals" in values.message, describe(result)
 
 
 def test_a_builtin_named_in_a_string_is_found_and_a_docstring_is_not() -> None:
@@ -331,3 +332,136 @@ def test_the_refusal_is_recognised_even_when_its_text_is_withheld() -> None:
     (known,) = [k for k in KNOWN_ERRORS if k.name == "builtin-rnn"]
     assert known.starts == kernels.MESSAGE
     assert error_mistake(f"RuntimeError: {kernels.MESSAGE}: aten::gru_cell") == "builtin-rnn"
+
+
+# Code that reaches past torch's Python API (red-team a2, a14): names the static scan refuses.
+_CTYPES_FORWARD = CORRECT["rnn_forward"].replace(
+    "):\n", "):\n    assert ctypes.sizeof(ctypes.c_void_p) > 0\n", 1
+)
+# torch's own Python RNN, cut out of its decomposition source and run (red-team a14).
+_DECOMPOSITION_SOURCE = """\
+import os, ast
+
+
+def _torch_layer():
+    path = os.path.join(os.path.dirname(torch.__file__), "_de" + "comp", "de" + "compositions.py")
+    tree = ast.parse(open(path).read())
+    want = {"r" + "nn_cell", "one_layer_" + "r" + "nn"}
+    body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in want]
+    namespace = {"torch": torch, "F": torch.nn.functional}
+    exec(compile(ast.Module(body=body, type_ignores=[]), "torch-source", "exec"), namespace)
+    return namespace["one_layer_" + "r" + "nn"], namespace["r" + "nn_cell"](torch.tanh)
+
+
+def rnn_forward(x, h0, W_xh, W_hh, b_h):
+    layer, cell = _torch_layer()
+    weights = [W_xh.t(), W_hh.t(), b_h, torch.zeros_like(b_h)]
+    out, h = layer(x.transpose(0, 1), h0.to(x.dtype), weights, True, cell)
+    return out.transpose(0, 1), h
+"""
+ESCAPES: dict[str, tuple[str, str | None]] = {
+    "ctypes": ("import ctypes\n\n\n" + _CTYPES_FORWARD, "ctypes"),
+    "decomposition-source": (_DECOMPOSITION_SOURCE, None),  # ast, __file__, open, exec...
+    "dunder-import": (
+        CORRECT["rnn_forward"].replace("):\n", '):\n    __import__("ct" + "ypes")\n', 1),
+        "__import__",
+    ),
+    "computed-getattr": (
+        CORRECT["rnn_forward"].replace("):\n", '):\n    getattr(torch, "_" + "C")\n', 1),
+        "getattr with a computed attribute name",
+    ),
+    "sys-modules": (
+        "import sys\n\n\n"
+        + CORRECT["rnn_forward"].replace("):\n", '):\n    sys.modules.get("torch")\n', 1),
+        "sys.modules",
+    ),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ESCAPES))
+def test_code_that_reaches_past_torch_earns_no_value_credit(
+    route: str, sandbox: Sandbox, graded: dict[str, GradeResult]
+) -> None:
+    forward, named = ESCAPES[route]
+    cells = correct_cells(rnn_forward=forward)
+    escape = extract(load_notebook(notebook(cells))).escapes.get("rnn_forward")
+    assert escape is not None and (named is None or escape == named)
+    result = _grade(f"escape-{route}", cells, sandbox, graded)
+    values = by_id(result)["rnn_forward.values"]
+    assert values.points == 0 and escape in values.message, describe(result)
+    assert by_id(result)["rnn_forward_fused.values"].points == 15, describe(result)
+
+
+def test_honest_code_names_no_escape() -> None:
+    honest = CORRECT["rnn_forward"].replace(
+        "):\n", '):\n    act = getattr(torch, "tanh")\n    model = nn.Linear(1, 1).eval()\n', 1
+    )
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=honest))))
+    assert extracted.escapes == {}
+
+
+_TORCH_CTYPES = """\
+def init_hidden(batch_size, hidden_size):
+    held = [m for m in (torch, torch._ops) if m.__dict__.get("ct" + "ypes") is not None]
+    return torch.full((batch_size, hidden_size), float(len(held)))  # zeros only if none holds it
+"""
+
+
+def test_torch_holds_no_ctypes_in_the_sandbox(sandbox: Sandbox) -> None:
+    result = grade_bytes(notebook(correct_cells(init_hidden=_TORCH_CTYPES)), sandbox=sandbox)
+    checks = [c for c in result.checks if c.function == "init_hidden"]
+    assert checks and all(c.points == c.max_points for c in checks), describe(result)
+
+
+_FUSED_LOOP = """\
+def rnn_forward_fused(x, h0, W_xh, W_hh, b_h):
+    W = torch.cat([W_xh, W_hh], 0)
+    h = h0.to(device=x.device, dtype=x.dtype)
+    states = []
+    for t in range(x.shape[1]):
+        xt = x[:, t]
+        decoy = torch.cat([xt, h], 1) @ W
+        h = torch.tanh({step} + b_h)
+        states.append(h)
+    return torch.stack(states, dim=1), h
+"""
+# A discarded product on the concatenation beside the real, unfused work (red-team a1).
+DECOYS = {
+    "linalg-matmul": "torch.linalg.matmul(xt, W_xh) + torch.linalg.matmul(h, W_hh)",
+    "elementwise": "(xt[:, :, None] * W_xh).sum(1) + (h[:, :, None] * W_hh).sum(1)",
+}
+
+
+@pytest.mark.parametrize("route", sorted(DECOYS))
+def test_a_discarded_product_beside_unfused_work_earns_no_structure_points(
+    route: str, sandbox: Sandbox, graded: dict[str, GradeResult]
+) -> None:
+    fused = _FUSED_LOOP.format(step=DECOYS[route])
+    result = _grade(f"decoy-{route}", correct_cells(rnn_forward_fused=fused), sandbox, graded)
+    checks = by_id(result)
+    assert checks["rnn_forward_fused.values"].points == 15, describe(result)
+    assert checks["rnn_forward_fused.structure"].points == 0, describe(result)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("match torch:\n        case object(_C=c): pass", "_C"),
+        ("match rnn_forward:\n        case object(__globals__=g): pass", "__globals__"),
+        ("len.__self__", "__self__"),
+        ("functools.reduce(getattr, ['_', 'C'], torch)", "getattr passed around as a value"),
+        ("torch.sys.modules", "sys.modules"),
+        ("string.Formatter().get_field('0._C', [torch], {})", "get_field"),
+    ],
+)
+def test_escapes_in_patterns_values_and_borrowed_modules_are_found(line: str, named: str) -> None:
+    forward = CORRECT["rnn_forward"].replace("):\n", f"):\n    {line}\n", 1)
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    assert extracted.escapes.get("rnn_forward") == named
+
+
+def test_a_builtin_read_by_a_class_pattern_is_found() -> None:
+    forward = "def rnn_forward(x, h0, W_xh, W_hh, b_h):\n    match torch:\n" \
+              "        case object(gru_cell=cell): return cell\n"  # fmt: skip
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    assert extracted.builtin_rnn_names.get("rnn_forward") == "gru_cell"

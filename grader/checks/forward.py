@@ -141,6 +141,15 @@ def builtin_used(ctx: Context, function: str) -> str | None:
     return None
 
 
+def escape_message(function: str, escape: str) -> str:
+    """Why code that names an escape earns no value credit: its answer may not be its own."""
+    return (
+        f"{function}'s code uses {escape}, which can run code from outside the notebook (foreign"
+        " functions, loading or inspecting code, torch internals): no credit, a forward pass"
+        " written from scratch needs none of it"
+    )
+
+
 def forward_values(function: str) -> Callable[[Context], Verdict]:
     """The per-step partial-credit check for rnn_forward or rnn_forward_fused."""
 
@@ -155,6 +164,8 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
             )
         if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
             return verdict
+        if (escape := ctx.extracted.escapes.get(function)) is not None:
+            return failed(escape_message(function, escape), escape=escape)
         tally = _Tally()
         for obs, expected in zip(calls, ctx.expected.forward, strict=True):
             _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks.common import Context, Verdict, failed, passed, unevaluable
-from grader.checks.forward import builtin_used, credible_trace
+from grader.checks.forward import builtin_used, credible_trace, escape_message
 from grader.misconceptions import tag
 from grader.observations import Observation
-from grader.sandbox.capture import DISTURBED
+from grader.sandbox.capture import DISTURBED, UNUSED
 
 CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"})
 _WHY = "structure is credited only on traced calls that return an answer their products explain"
@@ -26,6 +26,8 @@ def fused_structure(ctx: Context) -> Verdict:
     probes = [(o, e) for o, e in zip(calls, ctx.expected.forward, strict=True) if o.call.traced]
     if (problem := _untrustworthy(probes, ctx.device)) is not None:
         return failed(f"{problem}; {_WHY}")
+    if (escape := ctx.extracted.escapes.get(function)) is not None:
+        return failed(escape_message(function, escape))
     traced = [obs for obs, _ in probes]
     problems = [p for obs in traced if (p := _structure_problem(obs)) is not None]
     if problems:
@@ -68,4 +70,7 @@ def _structure_problem(obs: Observation) -> str | None:
         return f"{obs.call.label}: {len(products)} matrix products for {steps} time steps{per}"
     if not all(any(inputs + hidden in shape for shape in shapes) for _, shapes in products):
         return f"{obs.call.label}: the matrix products are not on the concatenated [x_t, h]"
+    if unused := trace.counts.get(UNUSED, 0):
+        return (f"{obs.call.label}: {unused} of the {steps} matrix products' results were never"
+                " used: the product must be the step's pre-activation")  # fmt: skip
     return None

@@ -6,6 +6,7 @@ Bound to torch's own functions while the fork server starts, before any student 
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 import torch
@@ -20,11 +21,16 @@ _Parameter = torch.nn.Parameter
 _Module = torch.nn.Module
 _RNN = torch.nn.RNN
 _encode_tensor = wire.encode_tensor
+# Every entry point that multiplies matrices (or vectors), by the name the tracer sees it under.
 MATRIX_PRODUCTS = frozenset(
     {
-        "mm", "matmul", "__matmul__", "__rmatmul__", "addmm", "addmm_", "bmm", "baddbmm",
-        "einsum", "linear", "mv", "addmv", "dot", "inner", "tensordot", "chain_matmul",
-        "addbmm", "vdot", "multi_dot", "bilinear",
+        "mm", "matmul", "__matmul__", "__rmatmul__", "__imatmul__", "addmm", "addmm_", "bmm",
+        "baddbmm", "baddbmm_", "einsum", "linear", "mv", "addmv", "addmv_", "dot", "inner",
+        "tensordot", "chain_matmul", "addbmm", "addbmm_", "vdot", "multi_dot", "bilinear",
+        "linalg_matmul", "linalg_multi_dot", "linalg_vecdot", "vecdot", "outer", "ger", "addr",
+        "addr_", "kron", "matrix_power", "linalg_matrix_power", "_addmm_activation", "_sparse_mm",
+        "sparse_mm", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+        "conv_transpose3d", "conv_tbc",
     }
 )  # fmt: skip
 _MODULE_FIELDS = (
@@ -68,6 +74,7 @@ class CappedText:
 
 
 DISTURBED = "!tracer-disturbed"  # in a trace's counts: the tracer was tampered with mid-call
+UNUSED = "!product-unused"  # in a trace's counts: products whose result no later call read
 _stack_depth = torch._C._len_torch_function_stack
 _stack_at = torch._C._get_function_stack_at
 _modes_enabled = torch._C._is_torch_function_mode_enabled
@@ -85,14 +92,29 @@ class Recorder(TorchFunctionMode):
         counts: dict[str, int] = {}
         products: list[list[Any]] = []
         ticks = itertools.count()
-        seen: dict[str, Any] = {"depth": -1, "intact": True}
+        seen: dict[str, Any] = {"depth": -1, "intact": True, "unused": 0}
+        pending: dict[int, Any] = {}  # id of a product's result not read yet -> its weak reference
 
-        def record(func: Any, args: Any) -> None:
+        def record(func: Any, args: Any, kwargs: Any) -> bool:
             name = _name(func)
             counts[name] = counts.get(name, 0) + 1
             next(ticks)
+            if pending:
+                _mark_read(pending, args, kwargs)
             if name in MATRIX_PRODUCTS and len(products) < _TRACE_CAP:
                 products.append([name, [list(a.shape) for a in args if _isinstance(a, _Tensor)]])
+                return True
+            return False
+
+        def produced(result: Any) -> None:
+            # A product's result freed before any call read it was a decoy: count it when freed.
+            if _isinstance(result, _Tensor) and id(result) not in pending:
+                key = id(result)
+                pending[key] = weakref.ref(result, lambda _: _forget(key))
+
+        def _forget(key: int) -> None:
+            if pending.pop(key, None) is not None:
+                seen["unused"] += 1
 
         def check(entering: bool) -> None:
             depth = _stack_depth()
@@ -105,19 +127,26 @@ class Recorder(TorchFunctionMode):
 
         def report() -> dict[str, Any]:
             tallied = dict(counts)
-            hooks = self.__dict__.get("_record") is record and self.__dict__.get("_check") is check
+            own = (("_record", record), ("_check", check), ("_produced", produced))
+            hooks = all(self.__dict__.get(name) is hook for name, hook in own)
             consistent = sum(tallied.values()) == next(ticks) and not _swapped(self)
             if not (hooks and seen["intact"] and consistent):
                 tallied[DISTURBED] = 1
+            if unused := seen["unused"] + len(pending):
+                tallied[UNUSED] = unused
             return {"counts": tallied, "products": [list(p) for p in products]}
 
         self._record = record
         self._check = check
+        self._produced = produced
         self.report = report
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        self._record(func, args)
-        return func(*args, **(kwargs or {}))
+        product = self._record(func, args, kwargs)
+        result = func(*args, **(kwargs or {}))
+        if product:
+            self._produced(result)
+        return result
 
     def __enter__(self) -> Recorder:
         entered = super().__enter__()  # type: ignore[no-untyped-call]
@@ -127,6 +156,16 @@ class Recorder(TorchFunctionMode):
     def __exit__(self, *exc: object) -> None:
         self._check(False)
         super().__exit__(*exc)  # type: ignore[no-untyped-call]
+
+
+def _mark_read(pending: dict[int, Any], args: Any, kwargs: Any) -> None:
+    """Take the tensors a call reads (and those in its list arguments) off `pending`."""
+    for arg in itertools.chain(args, (kwargs or {}).values()):
+        items = arg if _type(arg) in (list, tuple) else (arg,)
+        for item in items:
+            ref = pending.get(id(item))
+            if ref is not None and ref() is item:
+                del pending[id(item)]
 
 
 _METHODS = {
