@@ -214,7 +214,7 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from grader.batch import BatchOptions, run_batch
-    from grader.progress import ProgressPrinter, final_line
+    from grader.batch.progress import ProgressPrinter, final_line
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")

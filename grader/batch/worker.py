@@ -1,9 +1,10 @@
 """A batch worker: one process owning one Grader and its own sandbox, fed jobs by `batch`.
 
-Run as `python -m grader.worker`. It speaks length-prefixed JSON frames (`sandbox/frames.py`) on
-stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then one `result` frame per
-job. It never touches the gradebook or any file: the batch's main process does that. Its zygote is
-forked right after `import torch`, before the config (and the grading seed) is read.
+Run by the pool (`grader.batch.worker.main`). It speaks length-prefixed JSON frames
+(`sandbox/frames.py`) on stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then
+one `result` frame per job. It never touches the gradebook or any file: the batch's main process
+does that. Its zygote is forked right after `import torch`, before the config (and the grading
+seed) is read.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def _answer(grader: Grader, job: dict[str, Any]) -> dict[str, Any]:
             result = _grade(grader, data, name)
     except Exception as exc:  # a grader bug costs this submission, not the worker
         return {"type": "error", "id": job["id"], "error": f"{type(exc).__name__}: {exc}"}
-    from grader.exports import render_all
+    from grader.batch.exports import render_all
 
     reports = render_all(result, data) if job.get("render") else {}
     return {"type": "result", "id": job["id"], "result": result.to_dict(), "reports": reports}
