@@ -6,16 +6,68 @@ The spec file is loaded by path under a private module name; its folder is never
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from grader.errors import UsageError
+from grader.errors import NotebookError, UsageError
+from grader.extract import extract, load_notebook
 from grader.spec import Spec
 
 SPEC_FILE = "spec.py"
 SOLUTION_FILE = "solution.ipynb"
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"  # the instructors' folders
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    """One assignment, ready to grade with: what it declares and its trusted reference."""
+
+    folder: Path  # solutions/NAME/
+    spec: Spec  # what it declares
+    reference: Mapping[str, Callable[..., Any]]  # the solution's functions, by name
+
+
+def load_assignment(folder: Path) -> Assignment:
+    """Spec and reference of an assignment folder; run in the grader's own process only, after
+    any zygote is forked (the reference is the answer: no child may inherit it)."""
+    spec = load_spec(folder)
+    return Assignment(folder=folder, spec=spec, reference=load_reference(folder, spec))
+
+
+def find_assignment(name: str = "", root: Path = SOLUTIONS) -> Path:
+    """The folder of assignment `name`; without a name, the only one there is (else UsageError)."""
+    names = assignment_names(root)
+    if name:
+        if name not in names:
+            raise UsageError(f"no assignment {name!r}; there are: {', '.join(names) or 'none'}")
+        return root / name
+    if len(names) != 1:
+        listed = ", ".join(names) or "none"
+        raise UsageError(f"say which assignment with --assignment NAME; there are: {listed}")
+    return root / names[0]
+
+
+def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
+    """The solution notebook's functions, extracted as a student's are, then run trusted here."""
+    path = folder / SOLUTION_FILE
+    try:
+        notebook = load_notebook(path.read_bytes())
+    except (OSError, NotebookError) as exc:
+        raise UsageError(f"cannot read the solution {path}: {exc}") from exc
+    extracted = extract(notebook, spec.function_names)
+    if extracted.missing:
+        raise UsageError(f"the solution {path} lacks {', '.join(sorted(extracted.missing))}")
+    namespace: dict[str, Any] = {"__name__": f"_grader_solution_{folder.name}",
+                                 "__builtins__": builtins}  # fmt: skip
+    for chunk in extracted.chunks:
+        code = compile(chunk.source, f"<{path} code cell {chunk.cell}>", "exec")
+        exec(code, namespace)  # trusted: the instructor's own solution
+    return {name: namespace[name] for name in spec.function_names}
 
 
 def assignment_names(root: Path = SOLUTIONS) -> tuple[str, ...]:

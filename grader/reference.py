@@ -1,17 +1,19 @@
-"""The trusted reference solution, in float64, with knobs that reproduce known mistakes.
+"""Reference answers from the solution's functions, and known mistakes replayed in float64.
 
-Only the grader's own process imports this module; the sandbox's fork server never does.
+The answers come from the assignment's solution notebook (`load.py`); `forward` and its `Variant`
+knobs only replay mistakes. Only the grader's own process imports this module.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
-from grader.cases import CaseSet
+from grader.cases import CaseSet, ForwardCase
 
 Activation = Literal["tanh", "relu", "sigmoid", "none"]
 
@@ -139,10 +141,24 @@ class Expected:
     forward: tuple[torch.Tensor, ...]  # float64 (batch, seq, hidden) per forward case
 
 
-def expected_for(cases: CaseSet) -> Expected:
-    """Reference answers for every call the plan makes."""
-    return Expected(
-        hidden=tuple(torch.zeros(b, h) for b, h in cases.hidden_sizes),
-        weights=tuple(init_weights(i, h, seed) for i, h, seed in cases.weight_sizes),
-        forward=tuple(forward(c.x, c.h0, c.W_xh, c.W_hh, c.b_h) for c in cases.forward),
-    )
+def expected_for(cases: CaseSet, solution: Mapping[str, Callable[..., Any]]) -> Expected:
+    """Reference answers for every call the plan makes, from the solution's own functions."""
+    state = torch.get_rng_state()  # init_weights seeds torch's global generator: put it back
+    try:
+        with torch.no_grad():
+            return Expected(
+                hidden=tuple(solution["init_hidden"](b, h) for b, h in cases.hidden_sizes),
+                weights=tuple(
+                    tuple(solution["init_weights"](i, h, seed)) for i, h, seed in cases.weight_sizes
+                ),
+                forward=tuple(_forward64(solution["rnn_forward"], c) for c in cases.forward),
+            )
+    finally:
+        torch.set_rng_state(state)
+
+
+def _forward64(function: Callable[..., Any], case: ForwardCase) -> torch.Tensor:
+    """The solution's output for this case, its inputs in float64."""
+    inputs = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    output: torch.Tensor = function(*(t.to(torch.float64) for t in inputs))[0]
+    return output
