@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
+import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,17 +40,31 @@ def load_assignment(folder: Path) -> Assignment:
     return Assignment(folder=folder, spec=spec, reference=load_reference(folder, spec))
 
 
-def find_assignment(name: str = "", root: Path = SOLUTIONS) -> Path:
-    """The folder of assignment `name`; without a name, the only one there is (else UsageError)."""
+def find_assignment(name: str = "", root: Path | None = None) -> Path:
+    """The folder of assignment `name` (a folder under `root`, or a path to an assignment folder);
+    without a name, the only one there is. UsageError, listing the choices, otherwise."""
+    root = SOLUTIONS if root is None else root
     names = assignment_names(root)
-    if name:
-        if name not in names:
-            raise UsageError(f"no assignment {name!r}; there are: {', '.join(names) or 'none'}")
+    if name in names:
         return root / name
+    if name and (Path(name) / SPEC_FILE).is_file() and (Path(name) / SOLUTION_FILE).is_file():
+        return Path(name)
+    listed = ", ".join(names) or "none"
+    if name:
+        raise UsageError(f"no assignment {name!r}; there are: {listed}")
     if len(names) != 1:
-        listed = ", ".join(names) or "none"
         raise UsageError(f"say which assignment with --assignment NAME; there are: {listed}")
     return root / names[0]
+
+
+def declared_assignment(data: bytes, root: Path | None = None) -> str:
+    """The assignment a notebook's metadata names (`rnn_grader.assignment`), if it exists here."""
+    try:
+        metadata = json.loads(data).get("metadata", {})
+        name = metadata.get("rnn_grader", {}).get("assignment", "")
+    except (ValueError, AttributeError, RecursionError):
+        return ""  # not a notebook: grading says why
+    return name if isinstance(name, str) and name in assignment_names(root) else ""
 
 
 def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
@@ -70,8 +85,9 @@ def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
     return {name: namespace[name] for name in spec.function_names}
 
 
-def assignment_names(root: Path = SOLUTIONS) -> tuple[str, ...]:
-    """The assignments under `root`: every folder holding a spec and a solution."""
+def assignment_names(root: Path | None = None) -> tuple[str, ...]:
+    """The assignments under `root` (default solutions/): folders with a spec and a solution."""
+    root = SOLUTIONS if root is None else root
     if not root.is_dir():
         return ()
     folders = (p for p in root.iterdir() if (p / SPEC_FILE).is_file())

@@ -42,6 +42,7 @@ class BatchOptions:
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
     limits: Limits = DEFAULT_LIMITS  # sandbox limits per submission
     worker_command: tuple[str, ...] = WORKER_COMMAND  # how to start a worker (tests fake it)
+    assignment: str = ""  # which assignment grades the class ("": the only one)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +171,7 @@ class _Run:
         config = {
             "device": self.options.device,
             "seed": self.options.grading_seed,
+            "assignment": self.options.assignment,
             "limits": self.options.limits.__dict__,
         }
         silence = self.options.limits.submission_seconds + BATCH_WORKER_SLACK_SECONDS

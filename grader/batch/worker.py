@@ -97,7 +97,10 @@ def _grader(config: dict[str, Any], early: Sandbox | None) -> Grader:
     from grader.grading import GradeOptions, Grader, resolve_device
 
     options = GradeOptions(
-        device=resolve_device(device), grading_seed=int(config["seed"]), limits=limits
+        device=resolve_device(device),
+        grading_seed=int(config["seed"]),
+        limits=limits,
+        assignment=str(config.get("assignment", "")),
     )
     return Grader(options, sandbox or Sandbox(device=options.device, limits=options.limits))
 
