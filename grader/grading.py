@@ -99,7 +99,8 @@ class Grader:
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
         observations = withhold_hidden(observations)  # no student text of hidden calls past here
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
-                          extracted=extracted, device=self.options.device)  # fmt: skip
+                          extracted=extracted, device=self.options.device,
+                          spec=self.assignment.spec)  # fmt: skip
         return GradeResult(
             submission=_info(name, data),
             checks=score(context),
@@ -112,7 +113,7 @@ class Grader:
     def _ungradable(self, name: str, data: bytes, reason: str, began: float) -> GradeResult:
         return GradeResult(
             submission=_info(name, data),
-            checks=ungradable(f"ungradable: {reason}"),
+            checks=ungradable(f"ungradable: {reason}", self.assignment.spec),
             environment=self._environment((), ()),
             ungradable=reason,
             duration=round(time.perf_counter() - began, 4),

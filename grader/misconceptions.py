@@ -162,10 +162,9 @@ def hint_for(name: str) -> str:
 
 
 def tag(details: dict[str, Any], name: str | None) -> dict[str, Any]:
-    """Name a recognised mistake in a check's details (first one wins)."""
+    """Name a recognised mistake in a check's details (first one wins); scoring adds its hint."""
     if name is not None and "misconception" not in details:
         details["misconception"] = name
-        details["hint"] = hint_for(name)
     return details
 
 

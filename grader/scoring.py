@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
-from grader.catalog import CATALOG
 from grader.checks import CHECKS, Context
 from grader.results import CheckResult, Outcome, bounded_check
+from grader.spec import Spec
 
 # Details that list the student's own numbers wholesale. With hidden cases in the grade, even a
 # public call's output can carry hidden inputs (all calls share one process), so only the
@@ -16,8 +17,8 @@ STUDENT_NUMBERS = frozenset({"actual", "trajectory"})
 
 
 def score(context: Context) -> tuple[CheckResult, ...]:
-    """All checks of the catalog, in contract order."""
-    checks = tuple(_run(spec.id, spec.points, context) for spec in CATALOG)
+    """All checks the assignment declares, in its order."""
+    checks = tuple(_run(c.id, c.points, context) for c in context.spec.checks)
     if all(obs.call.public for obs in context.observations.calls):
         return checks
     return tuple(
@@ -49,17 +50,28 @@ def _run(check_id: str, points: float, context: Context) -> CheckResult:
         max_points=points,
         outcome=verdict.outcome,
         message=verdict.message,
-        details=verdict.details,
+        details=with_hint(verdict.details, context.spec),
         duration=round(time.perf_counter() - began, 6),
     )
     return bounded_check(check)  # a 250,000-step output must not make a 26 MB result
 
 
-def ungradable(reason: str) -> tuple[CheckResult, ...]:
+def with_hint(details: dict[str, Any], spec: Spec) -> dict[str, Any]:
+    """The details with the spec's hint for the mistake they name, right after its id."""
+    mistake = details.get("misconception")
+    if not isinstance(mistake, str) or "hint" in details:
+        return details
+    hinted: dict[str, Any] = {}
+    for key, value in details.items():
+        hinted[key] = value
+        if key == "misconception":
+            hinted["hint"] = spec.hint(mistake)
+    return hinted
+
+
+def ungradable(reason: str, spec: Spec) -> tuple[CheckResult, ...]:
     """Every check as an error when the notebook could not be read at all."""
     return tuple(
-        CheckResult(
-            id=spec.id, points=0.0, max_points=spec.points, outcome=Outcome.ERROR, message=reason
-        )
-        for spec in CATALOG
+        CheckResult(id=c.id, points=0.0, max_points=c.points, outcome=Outcome.ERROR, message=reason)
+        for c in spec.checks
     )

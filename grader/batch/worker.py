@@ -154,7 +154,9 @@ def unreadable(grader: Grader, name: str, reason: str) -> GradeResult:
     from grader.scoring import ungradable
 
     empty = grader.grade_bytes(b"", name=name)
-    return dataclasses.replace(empty, ungradable=reason, checks=ungradable(f"ungradable: {reason}"))
+    return dataclasses.replace(
+        empty, ungradable=reason, checks=ungradable(f"ungradable: {reason}", grader.assignment.spec)
+    )
 
 
 if __name__ == "__main__":

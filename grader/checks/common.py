@@ -25,6 +25,7 @@ from grader.observations import (
 from grader.reference import Expected
 from grader.results import Outcome
 from grader.settings import TOLERANCES
+from grader.spec import Spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,7 @@ class Context:
     expected: Expected  # reference answers for those inputs
     extracted: Extracted  # the source as extracted (static facts)
     device: str  # device the inputs were placed on ("cpu", "cuda")
+    spec: Spec  # what the assignment declares: its checks, mistakes and hints
 
 
 @dataclass(frozen=True, kw_only=True)
