@@ -16,6 +16,7 @@ from grader.checks import Context
 from grader.errors import NotebookError, UsageError
 from grader.extract import extract, load_notebook
 from grader.load import Assignment, find_assignment, load_assignment
+from grader.misconceptions import Replays
 from grader.observations import observe
 from grader.reference import expected_for
 from grader.results import Environment, GradeResult, SubmissionInfo
@@ -71,6 +72,7 @@ class Grader:
         )
         self.case_set_id = self.cases.id
         self.expected = expected_for(self.cases, self.assignment.reference)
+        self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
         self.planned = plan.plan(self.cases)
         self.encoded = plan.encode(self.planned)
 
@@ -100,7 +102,7 @@ class Grader:
         observations = withhold_hidden(observations)  # no student text of hidden calls past here
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
                           extracted=extracted, device=self.options.device,
-                          spec=self.assignment.spec)  # fmt: skip
+                          spec=self.assignment.spec, known=self.known)  # fmt: skip
         return GradeResult(
             submission=_info(name, data),
             checks=score(context),

@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from grader import misconceptions
 from grader.cases import ForwardCase
 from grader.checks import align
 from grader.checks.common import (
@@ -29,7 +28,7 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
-from grader.misconceptions import tag
+from grader.misconceptions import Replays, tag
 from grader.observations import Observation
 from grader.results import ITEMS_KEPT
 from grader.sandbox import kernels
@@ -74,7 +73,7 @@ def forward_shape(ctx: Context) -> Verdict:
     both = "(output, h_n), two plain torch.Tensors"
     if (verdict := unevaluable(calls, "rnn_forward") or _not_pair(calls, both, 2)) is not None:
         return verdict
-    findings = [f for obs in calls if (f := _shape_problem(obs)) is not None]
+    findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known)) is not None]
     if findings and _fixed_length(calls):  # one fact across cases explains every length
         findings = [Finding(message=f.message, mistake="hard-coded-length") for f in findings]
     ok = f"output (batch, seq, hidden) and h_n (batch, hidden) on all {len(calls)} cases"
@@ -101,7 +100,7 @@ def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Ve
     return wrong_type(calls, acceptable, expected)
 
 
-def _shape_problem(obs: Observation) -> Finding | None:
+def _shape_problem(obs: Observation, known: Replays) -> Finding | None:
     """What is wrong with one case's shapes; a replayed mistake that produces them is named."""
     if not obs.returned:
         return failure_finding(obs)
@@ -122,8 +121,9 @@ def _shape_problem(obs: Observation) -> Finding | None:
         if tuple(value.shape) != shape:
             got, want = shape_text(value.shape), shape_text(shape)
             message = f"{label}: {name} has shape {got}, expected {want}"
-            found = misconceptions.diagnose(case, value, fused=False) if name == "output" else None
-            return Finding(message=message, mistake=found.name if found else None)
+            function = obs.call.function
+            found = known.diagnose(case, value, function) if name == "output" else None
+            return Finding(message=message, mistake=found.id if found else None)
     return None
 
 
@@ -157,20 +157,20 @@ def forward_values(function: str) -> Callable[[Context], Verdict]:
             return verdict
         tally = _Tally()
         for obs, expected in zip(calls, ctx.expected.forward, strict=True):
-            _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
+            _tally_case(tally, obs, expected, ctx, fused=function.endswith("fused"))
         return _values_verdict(tally)
 
     return check
 
 
 def _tally_case(
-    tally: _Tally, obs: Observation, expected: torch.Tensor, device: str, *, fused: bool
+    tally: _Tally, obs: Observation, expected: torch.Tensor, ctx: Context, *, fused: bool
 ) -> None:
     case = obs.call.case
     assert case is not None
     steps = case.x.shape[1]
-    output, problem = _comparable_output(obs, case, device)
-    judged, want = align.judged(output, expected, case, fused=fused)
+    output, problem = _comparable_output(obs, case, ctx.device)
+    judged, want = align.judged(output, expected, case, ctx.known, fused=fused)
     alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
     if alone and want is not None:
         judged, want = _h_n_alone(obs, want, expected)
@@ -194,8 +194,8 @@ def _tally_case(
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
     if tally.mistake is None:
-        found = misconceptions.diagnose(case, output, fused=fused)
-        tally.mistake = found.name if found else None
+        found = ctx.known.diagnose(case, output, obs.call.function)
+        tally.mistake = found.id if found else None
 
 
 def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase) -> str:
@@ -241,7 +241,9 @@ def _h_n_agrees(
     return False
 
 
-def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str | None:
+def credible_trace(
+    obs: Observation, expected: torch.Tensor, device: str, known: Replays
+) -> str | None:
     """Why a traced call's torch calls cannot be taken as how it computed its answer, if so.
 
     Its output must be right on every step, or wrong the way a known mistake is (a decoy
@@ -253,7 +255,7 @@ def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str
         return problem.message if problem else "it returned nothing to compare"
     if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
         return None
-    if misconceptions.diagnose(case, output, fused=True) is not None:
+    if known.diagnose(case, output, obs.call.function) is not None:
         return None
     return "its output is wrong in a way no known mistake explains"
 

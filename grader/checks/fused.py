@@ -24,7 +24,7 @@ def fused_structure(ctx: Context) -> Verdict:
     if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
         return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")
     probes = [(o, e) for o, e in zip(calls, ctx.expected.forward, strict=True) if o.call.traced]
-    if (problem := _untrustworthy(probes, ctx.device)) is not None:
+    if (problem := _untrustworthy(probes, ctx)) is not None:
         return failed(f"{problem}; {_WHY}")
     traced = [obs for obs, _ in probes]
     problems = [p for obs in traced if (p := _structure_problem(obs)) is not None]
@@ -41,7 +41,7 @@ def fused_structure(ctx: Context) -> Verdict:
     )
 
 
-def _untrustworthy(probes: list[tuple[Observation, Any]], device: str) -> str | None:
+def _untrustworthy(probes: list[tuple[Observation, Any]], ctx: Context) -> str | None:
     """Why the traced calls cannot show the structure: none, one failed, or the trace is off."""
     if not probes:
         return "no call of rnn_forward_fused was traced"
@@ -51,7 +51,7 @@ def _untrustworthy(probes: list[tuple[Observation, Any]], device: str) -> str | 
             return f"{label}: no trace came back"
         if DISTURBED in obs.trace.counts:
             return f"{label}: the tracer was tampered with during the call"
-        if (reason := credible_trace(obs, expected, device)) is not None:
+        if (reason := credible_trace(obs, expected, ctx.device, ctx.known)) is not None:
             return f"{label}: {reason}"
     return None
 

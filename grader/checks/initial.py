@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
-from grader import reference
 from grader.checks.common import (
     Context,
     Finding,
@@ -21,6 +21,7 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
+from grader.misconceptions import Replays
 from grader.observations import Observation
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
@@ -130,14 +131,17 @@ def init_weights_values(ctx: Context) -> Verdict:
         got = _weights(obs)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
-        elif found := _draws_differ(obs, got, expected):
+        elif found := _draws_differ(obs, got, expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
     return findings_verdict(findings, ok, calls=len(calls))
 
 
 def _draws_differ(
-    obs: Observation, got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, ...]
+    obs: Observation,
+    got: tuple[torch.Tensor, ...],
+    expected: tuple[torch.Tensor, ...],
+    known: Replays,
 ) -> Finding | None:
     """Which of the three differ from the seeded draws, and by how much."""
     wrong = []
@@ -152,7 +156,7 @@ def _draws_differ(
     if not wrong:
         return None
     message = f"{obs.call.label}: {', '.join(wrong)} from the seeded draws"
-    return Finding(message=message, mistake=_weights_mistake(obs, got))
+    return Finding(message=message, mistake=_weights_mistake(obs, got, known))
 
 
 def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
@@ -164,10 +168,11 @@ def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     return allclose(actual, expected, atol=1e-6, rtol=0)
 
 
-def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
-    """W_hh drawn before W_xh, established by replaying that order."""
-    inputs, hidden, seed = (int(a) for a in obs.call.args)
-    swapped = reference.init_weights(inputs, hidden, seed, hidden_first=True)
-    if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
-        return "init-weights-order"
-    return None
+def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...], known: Replays) -> str | None:
+    """A known mistake of the draws (such as their order), established by replaying it."""
+    args = tuple(int(a) for a in obs.call.args)
+
+    def same(replayed: Any) -> bool:
+        return all(_same(a, e) for a, e in zip(got, replayed, strict=True))
+
+    return known.replays_call(obs.call.function, args, same)
