@@ -73,7 +73,7 @@ class Grader:
         self.case_set_id = self.cases.id
         self.expected = expected_for(self.cases, self.assignment.reference)
         self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
-        self.planned = plan.plan(self.cases)
+        self.planned = plan.plan(self.cases, self.assignment.spec)
         self.encoded = plan.encode(self.planned)
 
     def grade_path(self, path: Path) -> GradeResult:

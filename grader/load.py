@@ -37,6 +37,11 @@ def load_assignment(folder: Path) -> Assignment:
     """Spec and reference of an assignment folder; run in the grader's own process only, after
     any zygote is forked (the reference is the answer: no child may inherit it)."""
     spec = load_spec(folder)
+    from grader.checks import KINDS  # the engine's kinds: a spec may only use those
+
+    kinds = {c.id: (c.kind, spec.function(c.function).returns) for c in spec.checks}
+    if unknown := sorted(i for i, kind in kinds.items() if kind not in KINDS):
+        raise UsageError(f"{folder}: no kind of check the engine has for {', '.join(unknown)}")
     return Assignment(folder=folder, spec=spec, reference=load_reference(folder, spec))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -10,14 +10,7 @@ from grader.cases import PUBLIC_HIDDEN_SIZES, PUBLIC_WEIGHT_SIZES, CaseSet, Forw
 from grader.extract import Extracted
 from grader.sandbox import wire
 from grader.sandbox.client import Call, Job
-
-ARG_NAMES: dict[str, tuple[str, ...]] = {
-    "init_hidden": ("batch_size", "hidden_size"),
-    "init_weights": ("input_size", "hidden_size", "seed"),
-    "rnn_forward": ("x", "h0", "W_xh", "W_hh", "b_h"),
-    "rnn_forward_fused": ("x", "h0", "W_xh", "W_hh", "b_h"),
-    "to_nn_rnn": ("W_xh", "W_hh", "b_h"),
-}
+from grader.spec import Spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +23,7 @@ class PlannedCall:
     case: ForwardCase | None  # the forward case, for the three forward-style functions
     traced: bool = False  # record the torch calls it makes (forward-style calls on probe cases)
     public: bool = True  # its inputs are public; False for calls derived from the grading seed
+    arg_names: tuple[str, ...] = ()  # the function's parameters, as the spec declares them
 
     @property
     def label(self) -> str:
@@ -43,8 +37,13 @@ class PlannedCall:
         return f"{self.function}({', '.join(str(a) for a in self.args)})"
 
 
-def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
-    """Every call, grouped by function in contract order."""
+def plan(cases: CaseSet, spec: Spec) -> tuple[PlannedCall, ...]:
+    """Every call, grouped by function in contract order, with its parameters' names."""
+    names = {f.name: f.args for f in spec.functions}
+    return tuple(replace(c, arg_names=names[c.function]) for c in _calls(cases))
+
+
+def _calls(cases: CaseSet) -> list[PlannedCall]:
     calls: list[PlannedCall] = []
     for i, pair in enumerate(cases.hidden_sizes):
         public = i < PUBLIC_HIDDEN_SIZES
@@ -67,7 +66,7 @@ def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
         calls.append(
             PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case, public=case.public)
         )
-    return tuple(calls)
+    return calls
 
 
 def _forward_call(function: str, index: int, case: ForwardCase, traced: bool) -> PlannedCall:

@@ -6,9 +6,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from grader.checks import CHECKS, Context
+from grader.checks import Context, run_check
 from grader.results import CheckResult, Outcome, bounded_check
-from grader.spec import Spec
+from grader.spec import Check, Spec
 
 # Details that list the student's own numbers wholesale. With hidden cases in the grade, even a
 # public call's output can carry hidden inputs (all calls share one process), so only the
@@ -18,7 +18,7 @@ STUDENT_NUMBERS = frozenset({"actual", "trajectory"})
 
 def score(context: Context) -> tuple[CheckResult, ...]:
     """All checks the assignment declares, in its order."""
-    checks = tuple(_run(c.id, c.points, context) for c in context.spec.checks)
+    checks = tuple(_run(c, context) for c in context.spec.checks)
     if all(obs.call.public for obs in context.observations.calls):
         return checks
     return tuple(
@@ -27,10 +27,11 @@ def score(context: Context) -> tuple[CheckResult, ...]:
     )
 
 
-def _run(check_id: str, points: float, context: Context) -> CheckResult:
+def _run(declared: Check, context: Context) -> CheckResult:
+    check_id, points = declared.id, declared.points
     began = time.perf_counter()
     try:
-        verdict = CHECKS[check_id](context)
+        verdict = run_check(declared, context.spec, context)
     except Exception as exc:  # a grader bug must cost one check, not the report
         failure = CheckResult(
             id=check_id,

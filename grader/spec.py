@@ -17,6 +17,8 @@ from grader.settings import Tolerance
 KINDS = frozenset(
     {"shape", "values", "steps", "exact", "structure", "builtins", "module", "parity"}
 )
+# What a function returns, which decides how each kind of check reads it.
+RETURNS = frozenset({"tensor", "tensors", "sequence", "module"})
 # Changes the engine applies to one input before replaying the reference on it.
 INPUT_CHANGES = frozenset({"transpose", "zeros"})
 # Changes the engine applies to the reference's output (batch, seq, ...) to replay a mistake.
@@ -31,7 +33,11 @@ class Function:
 
     name: str  # as the notebook defines it
     args: tuple[str, ...]  # its parameters, in order
-    doc: str = ""  # what it returns, in one line
+    returns: str  # one of RETURNS: a tensor, a tuple of tensors, (output, state...), a module
+
+    def __post_init__(self) -> None:
+        if self.returns not in RETURNS:
+            raise ValueError(f"function {self.name}: unknown return kind {self.returns!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +115,13 @@ class Spec:
             raise ValueError(f"{self.name}: duplicate check ids")
         if stray := sorted({c.function for c in self.checks} - names):
             raise ValueError(f"{self.name}: checks of undeclared functions {stray}")
+
+    def function(self, name: str) -> Function:
+        """The declared function of this name (KeyError when there is none)."""
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise KeyError(name)
 
     @property
     def function_names(self) -> tuple[str, ...]:

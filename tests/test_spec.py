@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from grader import misconceptions, plan
+from grader import misconceptions
 from grader.catalog import CATALOG, FUNCTIONS
-from grader.load import SOLUTIONS, assignment_names, load_spec
-from grader.spec import Check, Replay
+from grader.errors import UsageError
+from grader.load import SOLUTIONS, assignment_names, load_assignment, load_spec
+from grader.spec import Check, Function, Replay
 
 RNN = SOLUTIONS / "rnn_forward"
 
@@ -25,7 +27,13 @@ def test_rnn_spec_declares_todays_catalog_ids_points_and_titles() -> None:
 def test_rnn_spec_declares_the_five_functions_and_their_arguments() -> None:
     spec = load_spec(RNN)
     assert spec.function_names == FUNCTIONS
-    assert {f.name: f.args for f in spec.functions} == plan.ARG_NAMES
+    assert {f.name: f.args for f in spec.functions} == {
+        "init_hidden": ("batch_size", "hidden_size"),
+        "init_weights": ("input_size", "hidden_size", "seed"),
+        "rnn_forward": ("x", "h0", "W_xh", "W_hh", "b_h"),
+        "rnn_forward_fused": ("x", "h0", "W_xh", "W_hh", "b_h"),
+        "to_nn_rnn": ("W_xh", "W_hh", "b_h"),
+    }  # round 1's grader.plan.ARG_NAMES
 
 
 # The mistake ids of round 1: reports and analytics key on them (hint texts: tools/dump_canonical).
@@ -77,3 +85,23 @@ def test_a_replay_must_say_exactly_one_way_to_replay() -> None:
         Replay()
     with pytest.raises(ValueError, match="unknown output change"):
         Replay(output="reverse")
+
+
+def test_a_function_of_an_unknown_return_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown return kind"):
+        Function(name="f", args=(), returns="vibes")
+
+
+def test_an_assignment_whose_check_the_engine_cannot_evaluate_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(RNN / "solution.ipynb", folder / "solution.ipynb")
+    (folder / "spec.py").write_text(
+        "import dataclasses\n"
+        "from grader.load import SOLUTIONS, load_spec\n"
+        "RNN = load_spec(SOLUTIONS / 'rnn_forward')\n"
+        "odd = dataclasses.replace(RNN.checks[0], kind='structure')\n"
+        "SPEC = dataclasses.replace(RNN, checks=(odd, *RNN.checks[1:]))\n"
+    )
+    with pytest.raises(UsageError, match=r"init_hidden\.shape"):
+        load_assignment(folder)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +67,10 @@ def _pair(obs: Observation) -> tuple[Any, Any] | None:
     return None
 
 
-def forward_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("rnn_forward")
+def forward_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
     both = "(output, h_n), two plain torch.Tensors"
-    if (verdict := unevaluable(calls, "rnn_forward") or _not_pair(calls, both, 2)) is not None:
+    if (verdict := unevaluable(calls, function) or _not_pair(calls, both, 2)) is not None:
         return verdict
     findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known)) is not None]
     if findings and _fixed_length(calls):  # one fact across cases explains every length
@@ -141,26 +140,27 @@ def builtin_used(ctx: Context, function: str) -> str | None:
     return None
 
 
-def forward_values(function: str) -> Callable[[Context], Verdict]:
-    """The per-step partial-credit check for rnn_forward or rnn_forward_fused."""
+def forward_values(ctx: Context, function: str) -> Verdict:
+    """The per-step partial-credit check of a forward function."""
+    calls = ctx.observations.of(function)
+    first = "(output, h_n) with output a plain torch.Tensor"
+    if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
+        return failed(
+            f"{function} uses a built-in RNN ({builtin}): no credit,"
+            " the point is to write the recurrence yourself",
+            **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
+        )
+    if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
+        return verdict
+    tally = _Tally()
+    for obs, expected in zip(calls, ctx.expected.forward, strict=True):
+        _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
+    return _values_verdict(tally)
 
-    def check(ctx: Context) -> Verdict:
-        calls = ctx.observations.of(function)
-        first = "(output, h_n) with output a plain torch.Tensor"
-        if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
-            return failed(
-                f"{function} uses a built-in RNN ({builtin}): no credit,"
-                " the point is to write the recurrence yourself",
-                **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
-            )
-        if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
-            return verdict
-        tally = _Tally()
-        for obs, expected in zip(calls, ctx.expected.forward, strict=True):
-            _tally_case(tally, obs, expected, ctx, fused=function.endswith("fused"))
-        return _values_verdict(tally)
 
-    return check
+def _has_shape_check(ctx: Context, function: str) -> bool:
+    """Whether a shape check charges this function's wrong lengths (else its values do)."""
+    return any(c.kind == "shape" and c.function == function for c in ctx.spec.checks)
 
 
 def _tally_case(

@@ -14,8 +14,7 @@ CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"
 _WHY = "structure is credited only on traced calls that return an answer their products explain"
 
 
-def fused_structure(ctx: Context) -> Verdict:
-    function = "rnn_forward_fused"
+def fused_structure(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (builtin := builtin_used(ctx, function)) is not None:
         return failed(f"{function} uses a built-in RNN ({builtin}) instead of one matrix product")

@@ -39,9 +39,9 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
-def init_hidden_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
+def init_hidden_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
     findings = list(_hidden_shape_problems(calls))
     if findings and _rows_fixed(calls):
@@ -69,9 +69,9 @@ def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
             yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
 
 
-def init_hidden_values(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
+def init_hidden_values(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
     findings = []
     for obs in calls:
@@ -102,9 +102,9 @@ def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
     return tuple(value)
 
 
-def init_weights_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
+def init_weights_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
     findings = []
     for obs in calls:
@@ -122,9 +122,9 @@ def init_weights_shape(ctx: Context) -> Verdict:
     return findings_verdict(findings, ok, calls=len(calls))
 
 
-def init_weights_values(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
+def init_weights_values(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
     findings = []
     for obs, expected in zip(calls, ctx.expected.weights, strict=True):

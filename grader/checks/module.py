@@ -45,9 +45,9 @@ def _not_module(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, lambda v: isinstance(v, ModuleInfo), "a torch.nn.RNN")
 
 
-def module_check(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
+def module_check(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_module(calls)) is not None:
         return verdict
     ok = (
         "an exact torch.nn.RNN: one layer, tanh, batch_first=True, right parameter shapes,"
@@ -126,9 +126,9 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def parity_check(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
+def parity_check(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_module(calls)) is not None:
         return verdict
     charged = {f.mistake for f in module_findings(calls, _module(ctx))}  # undone: cost once
     findings = [

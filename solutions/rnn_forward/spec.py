@@ -7,7 +7,7 @@ from grader.sandbox import kernels
 from grader.settings import TOLERANCES
 from grader.spec import Check, Function, Mistake, Module, Replay, Spec
 
-FORWARD_ARGS = ("x", "h0", "W_xh", "W_hh", "b_h")
+FORWARD_ARGS, FUSED = ("x", "h0", "W_xh", "W_hh", "b_h"), ("rnn_forward_fused",)
 
 
 def _separate(x_t, h, W_xh, W_hh):
@@ -45,15 +45,15 @@ def _check(check_id, points, kind, title):
     return Check(id=check_id, points=points, kind=kind, function=function, title=title)
 
 
-FUSED = ("rnn_forward_fused",)
 SPEC = Spec(
     name="rnn_forward",
     notebook="rnn_forward.ipynb",
-    functions=(Function(name="init_hidden", args=("batch_size", "hidden_size")),
-               Function(name="init_weights", args=("input_size", "hidden_size", "seed")),
-               Function(name="rnn_forward", args=FORWARD_ARGS),
-               Function(name="rnn_forward_fused", args=FORWARD_ARGS),
-               Function(name="to_nn_rnn", args=("W_xh", "W_hh", "b_h"))),
+    functions=(Function(name="init_hidden", args=("batch_size", "hidden_size"), returns="tensor"),
+               Function(name="init_weights", args=("input_size", "hidden_size", "seed"),
+                        returns="tensors"),
+               Function(name="rnn_forward", args=FORWARD_ARGS, returns="sequence"),
+               Function(name="rnn_forward_fused", args=FORWARD_ARGS, returns="sequence"),
+               Function(name="to_nn_rnn", args=("W_xh", "W_hh", "b_h"), returns="module")),
     checks=(
         _check("init_hidden.shape", 2, "shape", "init_hidden returns (batch, hidden)"),
         _check("init_hidden.values", 3, "exact", "init_hidden is all zeros, floating point"),
