@@ -71,9 +71,9 @@ class Grader:
             public_cases() if options.public_only else full_cases(options.grading_seed)
         )
         self.case_set_id = self.cases.id
-        self.expected = expected_for(self.cases, self.assignment.reference)
-        self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
         self.planned = plan.plan(self.cases, self.assignment.spec)
+        self.expected = expected_for(self.planned, self.assignment.spec, self.assignment.reference)
+        self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
         self.encoded = plan.encode(self.planned)
 
     def grade_path(self, path: Path) -> GradeResult:

@@ -6,44 +6,56 @@ grader's own process only; a zygote never holds them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from grader.cases import CaseSet, ForwardCase
+from grader.plan import PlannedCall
+from grader.spec import Spec
 
 
 @dataclass(frozen=True, kw_only=True)
 class Expected:
     """Reference answers for one case set, computed once and shared by every submission."""
 
-    hidden: tuple[torch.Tensor, ...]  # init_hidden, per (batch, hidden) size
-    weights: tuple[
-        tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...
-    ]  # per (input, hidden, seed)
-    forward: tuple[torch.Tensor, ...]  # float64 (batch, seq, hidden) per forward case
+    sequence: tuple[torch.Tensor, ...]  # float64 output per forward case (batch, seq, ...)
+    answers: Mapping[str, tuple[Any, ...]]  # other functions' answers, per call in plan order
+
+    def of(self, function: str) -> tuple[Any, ...]:
+        return self.answers.get(function, ())
 
 
-def expected_for(cases: CaseSet, solution: Mapping[str, Callable[..., Any]]) -> Expected:
-    """Reference answers for every call the plan makes, from the solution's own functions."""
-    state = torch.get_rng_state()  # init_weights seeds torch's global generator: put it back
+def expected_for(
+    planned: Sequence[PlannedCall], spec: Spec, solution: Mapping[str, Callable[..., Any]]
+) -> Expected:
+    """The solution's answer to every call the plan makes. Every function returning a sequence
+    is judged against the first such one (the contract gives them the same values), in float64;
+    a module's parity against that too."""
+    first = next((f.name for f in spec.functions if f.returns == "sequence"), "")
+    sequence: dict[int, torch.Tensor] = {}
+    answers: dict[str, list[Any]] = {}
+    state = torch.get_rng_state()  # a solution may seed torch's global generator: put it back
     try:
         with torch.no_grad():
-            return Expected(
-                hidden=tuple(solution["init_hidden"](b, h) for b, h in cases.hidden_sizes),
-                weights=tuple(
-                    tuple(solution["init_weights"](i, h, seed)) for i, h, seed in cases.weight_sizes
-                ),
-                forward=tuple(_forward64(solution["rnn_forward"], c) for c in cases.forward),
-            )
+            for call in planned:
+                returns = spec.function(call.function).returns
+                if returns == "sequence" and call.index not in sequence:
+                    sequence[call.index] = _output64(solution[first], call.args)
+                elif returns in ("tensor", "tensors"):
+                    answer = solution[call.function](*call.args)
+                    answers.setdefault(call.function, []).append(
+                        tuple(answer) if returns == "tensors" else answer
+                    )
     finally:
         torch.set_rng_state(state)
+    ordered = tuple(sequence[i] for i in sorted(sequence))
+    return Expected(sequence=ordered, answers={k: tuple(v) for k, v in answers.items()})
 
 
-def _forward64(function: Callable[..., Any], case: ForwardCase) -> torch.Tensor:
-    """The solution's output for this case, its inputs in float64."""
-    inputs = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-    output: torch.Tensor = function(*(t.to(torch.float64) for t in inputs))[0]
+def _output64(function: Callable[..., Any], args: tuple[Any, ...]) -> torch.Tensor:
+    """The output (first element) the function returns for these inputs in float64."""
+    result = function(*(a.to(torch.float64) if isinstance(a, torch.Tensor) else a for a in args))
+    output: torch.Tensor = result[0] if isinstance(result, tuple | list) else result
     return output

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import reference
+from grader import plan, reference
 from grader.cases import ForwardCase, full_cases, public_cases
 from grader.errors import UsageError
 from grader.load import SOLUTIONS, find_assignment, load_assignment
@@ -42,13 +42,14 @@ MARKER = "Run a tanh RNN over x, one time step at a time."
 @pytest.mark.parametrize("case_set", ["public", "full"])
 def test_the_solution_gives_exactly_the_old_reference_on_every_case(case_set: str) -> None:
     cases = public_cases() if case_set == "public" else full_cases(20261128)
-    expected = reference.expected_for(cases, load_assignment(RNN).reference)
-    for case, got in zip(cases.forward, expected.forward, strict=True):
+    rnn = load_assignment(RNN)
+    expected = reference.expected_for(plan.plan(cases, rnn.spec), rnn.spec, rnn.reference)
+    for case, got in zip(cases.forward, expected.sequence, strict=True):
         old = _engines_old_forward(case)
         assert got.dtype == torch.float64 and torch.equal(got, old), case.name
-    for (batch, hidden), got in zip(cases.hidden_sizes, expected.hidden, strict=True):
+    for (batch, hidden), got in zip(cases.hidden_sizes, expected.of("init_hidden"), strict=True):
         assert torch.equal(got, torch.zeros(batch, hidden))
-    for sizes, drawn in zip(cases.weight_sizes, expected.weights, strict=True):
+    for sizes, drawn in zip(cases.weight_sizes, expected.of("init_weights"), strict=True):
         old_draws = _engines_old_draws(*sizes)
         assert all(torch.equal(a, b) for a, b in zip(drawn, old_draws, strict=True))
 
@@ -56,7 +57,8 @@ def test_the_solution_gives_exactly_the_old_reference_on_every_case(case_set: st
 def test_the_reference_leaves_torchs_global_generator_as_it_was() -> None:
     torch.manual_seed(1234)
     before = torch.get_rng_state()
-    reference.expected_for(public_cases(), load_assignment(RNN).reference)
+    rnn = load_assignment(RNN)
+    reference.expected_for(plan.plan(public_cases(), rnn.spec), rnn.spec, rnn.reference)
     assert torch.equal(torch.get_rng_state(), before)
 
 

@@ -153,7 +153,7 @@ def forward_values(ctx: Context, function: str) -> Verdict:
     if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
         return verdict
     tally = _Tally()
-    for obs, expected in zip(calls, ctx.expected.forward, strict=True):
+    for obs, expected in zip(calls, ctx.expected.sequence, strict=True):
         _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
     return _values_verdict(tally)
 

@@ -22,7 +22,7 @@ def fused_structure(ctx: Context, function: str) -> Verdict:
         return verdict
     if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
         return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")
-    probes = [(o, e) for o, e in zip(calls, ctx.expected.forward, strict=True) if o.call.traced]
+    probes = [(o, e) for o, e in zip(calls, ctx.expected.sequence, strict=True) if o.call.traced]
     if (problem := _untrustworthy(probes, ctx)) is not None:
         return failed(f"{problem}; {_WHY}")
     traced = [obs for obs, _ in probes]

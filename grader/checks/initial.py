@@ -127,7 +127,7 @@ def init_weights_values(ctx: Context, function: str) -> Verdict:
     if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
     findings = []
-    for obs, expected in zip(calls, ctx.expected.weights, strict=True):
+    for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
         got = _weights(obs)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))

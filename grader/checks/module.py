@@ -134,7 +134,7 @@ def parity_check(ctx: Context, function: str) -> Verdict:
     findings = [
         f
         for obs in calls
-        if (f := _parity_problem(obs, ctx.expected.forward[obs.call.index], charged, ctx))
+        if (f := _parity_problem(obs, ctx.expected.sequence[obs.call.index], charged, ctx))
         is not None
     ]
     matched = len(calls) - len(findings)
