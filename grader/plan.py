@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
-from grader.cases import PUBLIC_HIDDEN_SIZES, PUBLIC_WEIGHT_SIZES, CaseSet, ForwardCase
+from grader.cases import CaseSet, ForwardCase
 from grader.extract import Extracted
 from grader.sandbox import wire
 from grader.sandbox.client import Call, Job
-from grader.spec import Spec
+from grader.spec import Function, Spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,41 +38,36 @@ class PlannedCall:
 
 
 def plan(cases: CaseSet, spec: Spec) -> tuple[PlannedCall, ...]:
-    """Every call, grouped by function in contract order, with its parameters' names."""
-    names = {f.name: f.args for f in spec.functions}
-    return tuple(replace(c, arg_names=names[c.function]) for c in _calls(cases))
+    """Every call, grouped by function in the spec's order.
 
-
-def _calls(cases: CaseSet) -> list[PlannedCall]:
+    A function with plain-number calls in the case set gets those; one returning a module runs
+    on the probe cases; any other on every case. Tensor arguments are the case's attributes of
+    the parameters' names."""
     calls: list[PlannedCall] = []
-    for i, pair in enumerate(cases.hidden_sizes):
-        public = i < PUBLIC_HIDDEN_SIZES
-        calls.append(
-            PlannedCall(function="init_hidden", index=i, args=pair, case=None, public=public)
-        )
-    for i, sizes in enumerate(cases.weight_sizes):
-        public = i < PUBLIC_WEIGHT_SIZES
-        calls.append(
-            PlannedCall(function="init_weights", index=i, args=sizes, case=None, public=public)
-        )
-    for function in ("rnn_forward", "rnn_forward_fused"):
-        calls += [
-            _forward_call(function, i, case, i in cases.probes)
-            for i, case in enumerate(cases.forward)
-        ]
-    for i in cases.probes:
-        case = cases.forward[i]
-        weights = (case.W_xh, case.W_hh, case.b_h)
-        calls.append(
-            PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case, public=case.public)
-        )
-    return calls
+    for function in spec.functions:
+        if function.name in cases.calls:
+            calls += [
+                PlannedCall(function=function.name, index=i, args=args, case=None,
+                            public=i < cases.public_calls, arg_names=function.args)
+                for i, args in enumerate(cases.calls[function.name])
+            ]  # fmt: skip
+            continue
+        probes_only = function.returns == "module"
+        indexes = cases.probes if probes_only else range(len(cases.forward))
+        calls += [_case_call(function, i, cases, traced=not probes_only) for i in indexes]
+    return tuple(calls)
 
 
-def _forward_call(function: str, index: int, case: ForwardCase, traced: bool) -> PlannedCall:
-    args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+def _case_call(function: Function, index: int, cases: CaseSet, *, traced: bool) -> PlannedCall:
+    case = cases.forward[index]
     return PlannedCall(
-        function=function, index=index, args=args, case=case, traced=traced, public=case.public
+        function=function.name,
+        index=index,
+        args=tuple(getattr(case, name) for name in function.args),
+        case=case,
+        traced=traced and index in cases.probes,
+        public=case.public,
+        arg_names=function.args,
     )
 
 

@@ -47,9 +47,10 @@ def test_the_solution_gives_exactly_the_old_reference_on_every_case(case_set: st
     for case, got in zip(cases.forward, expected.sequence, strict=True):
         old = _engines_old_forward(case)
         assert got.dtype == torch.float64 and torch.equal(got, old), case.name
-    for (batch, hidden), got in zip(cases.hidden_sizes, expected.of("init_hidden"), strict=True):
+    zeros = expected.of("init_hidden")
+    for (batch, hidden), got in zip(cases.calls["init_hidden"], zeros, strict=True):
         assert torch.equal(got, torch.zeros(batch, hidden))
-    for sizes, drawn in zip(cases.weight_sizes, expected.of("init_weights"), strict=True):
+    for sizes, drawn in zip(cases.calls["init_weights"], expected.of("init_weights"), strict=True):
         old_draws = _engines_old_draws(*sizes)
         assert all(torch.equal(a, b) for a, b in zip(drawn, old_draws, strict=True))
 
