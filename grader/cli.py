@@ -122,7 +122,7 @@ def _assign_parser(commands: _Commands) -> None:
     assign = _command(commands, "assign", "make the student notebook from the solution",
                       WRITE_EXIT_CODES)  # fmt: skip
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
-    out_help = "the .ipynb file to write, or a folder to get rnn_forward.ipynb"
+    out_help = "the .ipynb file to write, or a folder to get the notebook the spec names"
     assign.add_argument("--out", type=Path, required=True, help=out_help)
     assign.add_argument("--no-execute", action="store_true",
                         help="skip running the solution in a Jupyter kernel first")  # fmt: skip
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _assign(args: argparse.Namespace) -> int:
     from grader.assign import output_path, write_assignment
 
-    _check_target(output_path(args.out))
+    _check_target(output_path(args.out, args.solution))
     path = write_assignment(args.solution, args.out, verify=None if args.no_execute else
                             functools.partial(_preflight, timeout=args.cell_timeout))  # fmt: skip
     print(f"wrote {path}")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader import misconceptions
+from grader.assign import write_assignment
 from grader.catalog import CATALOG, FUNCTIONS
 from grader.errors import UsageError
 from grader.load import SOLUTIONS, assignment_names, load_assignment, load_spec
@@ -105,3 +106,27 @@ def test_an_assignment_whose_check_the_engine_cannot_evaluate_is_refused(tmp_pat
     )
     with pytest.raises(UsageError, match=r"init_hidden\.shape"):
         load_assignment(folder)
+
+
+def test_the_rnn_spec_forbids_round_1s_built_in_recurrent_ops() -> None:
+    assert load_spec(RNN).builtins == {
+        "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "lstm_cell",
+        "gru_cell",
+    }  # fmt: skip
+
+
+def test_assign_names_the_student_notebook_as_the_spec_beside_the_solution(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    shutil.copy(RNN / "solution.ipynb", folder / "solution.ipynb")
+    (folder / "spec.py").write_text(
+        "import dataclasses\n"
+        "from grader.load import SOLUTIONS, load_spec\n"
+        "SPEC = dataclasses.replace(load_spec(SOLUTIONS / 'rnn_forward'), notebook='other.ipynb')\n"
+    )
+    written = write_assignment(folder / "solution.ipynb", tmp_path / "out")
+    assert written == tmp_path / "out" / "other.ipynb" and written.is_file()
+    loose = shutil.copy(RNN / "solution.ipynb", tmp_path / "mine_solution.ipynb")
+    assert write_assignment(Path(loose), tmp_path / "out2") == tmp_path / "out2" / "mine.ipynb"

@@ -16,10 +16,10 @@ CheckFunction = Callable[[Context], Verdict]
 KindFunction = Callable[[Context, str], Verdict]
 
 KINDS: dict[tuple[str, str], KindFunction] = {
-    ("shape", "tensor"): initial.init_hidden_shape,
-    ("exact", "tensor"): initial.init_hidden_values,
-    ("shape", "tensors"): initial.init_weights_shape,
-    ("exact", "tensors"): initial.init_weights_values,
+    ("shape", "tensor"): initial.tensor_shape,
+    ("exact", "tensor"): initial.tensor_zeros,
+    ("shape", "tensors"): initial.tensors_shape,
+    ("exact", "tensors"): initial.tensors_exact,
     ("shape", "sequence"): forward.forward_shape,
     ("steps", "sequence"): forward.forward_values,
     ("structure", "sequence"): fused.fused_structure,

@@ -32,18 +32,6 @@ from grader.observations import Observation
 from grader.results import ITEMS_KEPT
 from grader.sandbox import kernels
 
-BUILTIN_OPS = frozenset(
-    {
-        "rnn_tanh",
-        "rnn_relu",
-        "rnn_tanh_cell",
-        "rnn_relu_cell",
-        "lstm",
-        "gru",
-        "lstm_cell",
-        "gru_cell",
-    }
-)
 # How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
 _REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
@@ -135,7 +123,7 @@ def builtin_used(ctx: Context, function: str) -> str | None:
             return refused.group(1).rstrip(":.")  # the sandbox refused the kernel it called
         if not obs.returned and kernels.MESSAGE in obs.error:  # the kernel's name was withheld
             return "a built-in recurrent kernel"
-        if obs.trace is not None and (ops := BUILTIN_OPS & obs.trace.counts.keys()):
+        if obs.trace is not None and (ops := ctx.spec.builtins & obs.trace.counts.keys()):
             return f"torch.{min(ops)}"
     return None
 

@@ -1,4 +1,5 @@
-"""Checks of init_hidden and init_weights."""
+"""Checks of functions returning a tensor (zeros of the asked shape) or a tuple of tensors (each
+as the reference draws it)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
-def init_hidden_shape(ctx: Context, function: str) -> Verdict:
+def tensor_shape(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
@@ -69,7 +70,7 @@ def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
             yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
 
 
-def init_hidden_values(ctx: Context, function: str) -> Verdict:
+def tensor_zeros(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
@@ -102,7 +103,7 @@ def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
     return tuple(value)
 
 
-def init_weights_shape(ctx: Context, function: str) -> Verdict:
+def tensors_shape(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
@@ -122,7 +123,7 @@ def init_weights_shape(ctx: Context, function: str) -> Verdict:
     return findings_verdict(findings, ok, calls=len(calls))
 
 
-def init_weights_values(ctx: Context, function: str) -> Verdict:
+def tensors_exact(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
