@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from grader.errors import UsageError
+from grader.load import SPEC_FILE, load_spec
 
 __all__ = [
     "ASSIGNMENT_FILENAME",
@@ -31,7 +32,7 @@ __all__ = [
     "write_assignment",
 ]
 
-ASSIGNMENT_FILENAME = "rnn_forward.ipynb"
+ASSIGNMENT_FILENAME = "rnn_forward.ipynb"  # the self-check's last guess at a notebook's name
 INSTRUCTOR_TAG = "instructor-only"
 ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
 FALLBACK_NAME = "your code"
@@ -75,11 +76,13 @@ def write_assignment(
 ) -> Path:
     """Write the student notebook made from `solution_path`; return its path.
 
-    `out` ending in `.ipynb` is the file to write; anything else is a folder that gets
-    `rnn_forward.ipynb`. `verify(solution_path)` runs once the student notebook is made and
+    `out` ending in `.ipynb` is the file to write; anything else is a folder that gets the
+    notebook the spec beside the solution names. `verify(solution_path)` runs once the student
+    notebook is made and
     before anything is written (the kernel preflight: slow, so after the cheap refusals).
     """
-    solution_path, target = Path(solution_path), output_path(Path(out))
+    solution_path = Path(solution_path)
+    target = output_path(Path(out), solution_path)
     student = make_assignment(_read_notebook(solution_path))
     try:
         nbformat.validate(student)
@@ -100,9 +103,15 @@ def write_assignment(
     return target
 
 
-def output_path(out: Path) -> Path:
-    """The file `write_assignment` writes for `--out out`."""
-    return out if out.suffix.lower() == ".ipynb" else out / ASSIGNMENT_FILENAME
+def output_path(out: Path, solution_path: Path) -> Path:
+    """The file `write_assignment` writes for `--out out`: in a folder, the student notebook the
+    assignment's spec names (`solutions/NAME/spec.py`), else the solution's name without
+    `_solution`."""
+    if out.suffix.lower() == ".ipynb":
+        return out
+    if (solution_path.parent / SPEC_FILE).is_file():
+        return out / load_spec(solution_path.parent).notebook
+    return out / (solution_path.stem.removesuffix("_solution") + ".ipynb")
 
 
 def _source(cell: nbformat.NotebookNode) -> str:

@@ -3,8 +3,8 @@
 `build_bundle` builds a wheel of this package from its source checkout (in a temporary copy, so
 the checkout gets no build/ or egg-info litter), fills in the shell templates shipped in
 `grader/templates/` and writes the zip. The hidden cases come from the seed in `seed.txt`: the
-instructor's seed file, or a fresh secret from `secrets`. Nothing else secret goes in: the wheel
-holds only the `grader` package, never `solutions/`.
+instructor's seed file, or a fresh secret from `secrets`. The wheel holds only the `grader`
+package; the assignment's spec and solution (the reference) go beside it, in `assignment/`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from grader.catalog import MAX_SCORE
 from grader.errors import InternalError, UsageError
+from grader.load import SOLUTION_FILE, SPEC_FILE, find_assignment, load_spec
 from grader.report.text import fmt_points
 
 __all__ = ["Bundle", "build_bundle", "new_seed", "project_root"]
@@ -31,6 +31,7 @@ __all__ = ["Bundle", "build_bundle", "new_seed", "project_root"]
 SETUP = "setup.sh"
 RUN = "run_autograder"
 SEED = "seed.txt"
+ASSIGNMENT = "assignment"  # the folder holding the assignment's spec and solution
 README = "README.txt"
 _TEMPLATES = {SETUP: "gradescope_setup.sh", RUN: "gradescope_run_autograder",
               README: "gradescope_README.txt"}  # fmt: skip
@@ -49,18 +50,20 @@ class Bundle:
 
 
 def build_bundle(
-    out: Path, *, seed_file: Path | None = None, project: Path | None = None
+    out: Path, *, seed_file: Path | None = None, project: Path | None = None, assignment: str = ""
 ) -> Bundle:
     """Write the Gradescope autograder zip to `out`; UsageError for bad paths or seed files.
 
     `seed_file` holds the grading seed to bake in (else a fresh one is generated); `project` is
-    the source checkout to build the wheel from (default: the one this package runs from).
+    the source checkout to build the wheel from (default: the one this package runs from);
+    `assignment` names the assignment folder whose spec and solution grade (default: the only one).
     """
     seed = _read_seed(seed_file) if seed_file is not None else new_seed()
     root = project_root() if project is None else Path(project)
     with tempfile.TemporaryDirectory(prefix="rnn-grader-bundle-") as tmp:
-        wheel = build_wheel(root, Path(tmp))
-        _write_zip(Path(out), wheel, seed)
+        wheel = build_wheel(root, Path(tmp))  # first: it says when root is no source checkout
+        folder = find_assignment(assignment, root / "solutions")
+        _write_zip(Path(out), wheel, seed, folder)
     return Bundle(path=Path(out), wheel=wheel.name, seed_generated=seed_file is None)
 
 
@@ -117,15 +120,18 @@ def _read_seed(path: Path) -> str:
     return text
 
 
-def _write_zip(out: Path, wheel: Path, seed: str) -> None:
-    fills = {"@WHEEL@": wheel.name, "@MAX_SCORE@": fmt_points(MAX_SCORE),
-             "@TORCH_REQUIREMENT@": torch_requirement()}  # fmt: skip
+def _write_zip(out: Path, wheel: Path, seed: str, folder: Path) -> None:
+    spec = load_spec(folder)
+    fills = {"@WHEEL@": wheel.name, "@MAX_SCORE@": fmt_points(spec.max_score),
+             "@TORCH_REQUIREMENT@": torch_requirement(), "@NOTEBOOK@": spec.notebook}  # fmt: skip
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for name, template in _TEMPLATES.items():
                 _add(bundle, name, _fill(_template(template), fills).encode())
             _add(bundle, SEED, (seed + "\n").encode())
+            for name in (SPEC_FILE, SOLUTION_FILE):  # the autograder's reference, never students'
+                _add(bundle, f"{ASSIGNMENT}/{name}", (folder / name).read_bytes())
             bundle.write(wheel, wheel.name)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc

@@ -58,15 +58,15 @@ class CaseSet:
     """Every input the grader feeds the student's functions for one grade."""
 
     name: str  # "public" or "full"
-    hidden_sizes: tuple[tuple[int, int], ...]  # (batch, hidden) for init_hidden
-    weight_sizes: tuple[tuple[int, int, int], ...]  # (input, hidden, seed) for init_weights
+    calls: dict[str, tuple[tuple[int, ...], ...]]  # function -> its calls' plain-number arguments
+    public_calls: int  # how many leading calls of each of those are public
     forward: tuple[ForwardCase, ...]  # for rnn_forward and rnn_forward_fused
     probes: tuple[int, ...]  # indices into forward: to_nn_rnn runs on these, and they are traced
 
     @property
     def id(self) -> str:
         """Fingerprint of the exact inputs: changes when the grading seed does."""
-        digest = hashlib.sha256(repr((self.hidden_sizes, self.weight_sizes, self.probes)).encode())
+        digest = hashlib.sha256(repr((*self.calls.values(), self.probes)).encode())
         for case in self.forward:
             for tensor in (case.x, case.h0, case.W_xh, case.W_hh, case.b_h):
                 digest.update(repr(tensor.tolist()).encode())
@@ -109,8 +109,7 @@ def random_case(
 
 
 # How many init_hidden sizes and init_weights calls lead every case set as its public part.
-PUBLIC_HIDDEN_SIZES = 3
-PUBLIC_WEIGHT_SIZES = 3
+PUBLIC_CALLS = 3
 PUBLIC_DIMS: tuple[tuple[int, int, int, int], ...] = ((2, 3, 2, 3), (3, 4, 3, 2), (1, 6, 1, 5))
 # Shapes every hidden set holds, so transposition, batch and length bugs always show.
 HIDDEN_DIMS: tuple[tuple[int, int, int, int], ...] = ((3, 7, 2, 5), (4, 12, 5, 8), (2, 1, 3, 2))
@@ -130,8 +129,11 @@ def public_cases() -> CaseSet:
         forward.append(random_case(f"public-{index}", dims, dtype, generator))
     return CaseSet(
         name="public",
-        hidden_sizes=((1, 4), (3, 2), (2, 7)),
-        weight_sizes=((1, 4, 0), (3, 2, 1), (2, 5, 42)),
+        calls={
+            "init_hidden": ((1, 4), (3, 2), (2, 7)),  # (batch, hidden)
+            "init_weights": ((1, 4, 0), (3, 2, 1), (2, 5, 42)),  # (input, hidden, seed)
+        },
+        public_calls=PUBLIC_CALLS,
         forward=tuple(forward),
         probes=tuple(range(len(forward))),
     )
@@ -147,8 +149,11 @@ def full_cases(grading_seed: int) -> CaseSet:
     seeds = [derived_seed(grading_seed, f"init_weights-{i}") % (2**31 - 1) for i in range(1, 4)]
     return CaseSet(
         name="full",
-        hidden_sizes=(*public.hidden_sizes, (4, 8), (1, 1)),
-        weight_sizes=(*public.weight_sizes, *((5, 8, s) for s in seeds)),
+        calls={
+            "init_hidden": (*public.calls["init_hidden"], (4, 8), (1, 1)),
+            "init_weights": (*public.calls["init_weights"], *((5, 8, s) for s in seeds)),
+        },
+        public_calls=PUBLIC_CALLS,
         forward=(*public.forward, *hidden),
         probes=PROBE_CASES,
     )

@@ -9,7 +9,7 @@ import functools
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "gradescope", "junit", "markdown", "html", "github", "classroom",
            "notebook", "notebook-html")  # fmt: skip
 SEED_VARIABLE = "GRADER_SEED"
+ASSIGNMENT_HELP = ("which assignment: a folder name under solutions/ or a path to an assignment"
+                   " folder (default: the notebook's metadata, else the only one)")  # fmt: skip
 
 DESCRIPTION = """\
 rnn-grader: grade Jupyter notebooks of the PyTorch assignment "A Simple RNN from Scratch".
@@ -108,6 +110,7 @@ def _grade_parsers(commands: _Commands) -> None:
         sub.add_argument("--out", type=Path, help="write the report here (a folder for several,"
                          " one report per notebook, named after its path)")  # fmt: skip
         sub.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+        sub.add_argument("--assignment", default="", help=ASSIGNMENT_HELP)
     grade.add_argument(
         "--seed-file",
         type=Path,
@@ -119,7 +122,7 @@ def _assign_parser(commands: _Commands) -> None:
     assign = _command(commands, "assign", "make the student notebook from the solution",
                       WRITE_EXIT_CODES)  # fmt: skip
     assign.add_argument("solution", type=Path, metavar="SOLUTION_NOTEBOOK")
-    out_help = "the .ipynb file to write, or a folder to get rnn_forward.ipynb"
+    out_help = "the .ipynb file to write, or a folder to get the notebook the spec names"
     assign.add_argument("--out", type=Path, required=True, help=out_help)
     assign.add_argument("--no-execute", action="store_true",
                         help="skip running the solution in a Jupyter kernel first")  # fmt: skip
@@ -145,6 +148,7 @@ def _batch_parser(commands: _Commands) -> None:
     batch.add_argument("--regrade", action="store_true", help="grade again what is graded")
     batch.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
+    batch.add_argument("--assignment", default="", help="which assignment (default: the only one)")
 
 
 def _gradescope_parser(commands: _Commands) -> None:
@@ -152,6 +156,7 @@ def _gradescope_parser(commands: _Commands) -> None:
                       WRITE_EXIT_CODES)  # fmt: skip
     bundle.add_argument("--out", type=Path, required=True, help="the zip to write")
     bundle.add_argument("--seed-file", type=Path, help="secret seed (else a fresh random one)")
+    bundle.add_argument("--assignment", default="", help="which assignment (default: the only one)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _assign(args: argparse.Namespace) -> int:
     from grader.assign import output_path, write_assignment
 
-    _check_target(output_path(args.out))
+    _check_target(output_path(args.out, args.solution))
     path = write_assignment(args.solution, args.out, verify=None if args.no_execute else
                             functools.partial(_preflight, timeout=args.cell_timeout))  # fmt: skip
     print(f"wrote {path}")
@@ -203,7 +208,7 @@ def _gradescope(args: argparse.Namespace) -> int:
     from grader.bundle import SEED, build_bundle
 
     _check_target(args.out)  # before the wheel build, which takes seconds
-    bundle = build_bundle(args.out, seed_file=args.seed_file)
+    bundle = build_bundle(args.out, seed_file=args.seed_file, assignment=args.assignment)
     print(f"wrote {bundle.path}")
     if bundle.seed_generated:
         print(f"grading seed: a fresh secret, stored as {SEED} inside {bundle.path}; keep the"
@@ -214,15 +219,19 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from grader.batch import BatchOptions, run_batch
-    from grader.progress import ProgressPrinter, final_line
+    from grader.batch.progress import ProgressPrinter, final_line
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     _check_target(args.out / "gradebook.sqlite")  # creates nothing: a bad source writes nothing
+    from grader.load import find_assignment
+
+    find_assignment(args.assignment)  # a usage error before any worker starts
     options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
-                           device=args.device, grading_seed=_seed(args, public=False))  # fmt: skip
+                           device=args.device, grading_seed=_seed(args, public=False),
+                           assignment=args.assignment)  # fmt: skip
     printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
     summary = run_batch(args.source, options, printer.update)
     print(final_line(summary, str(args.out)), file=sys.stderr)
@@ -241,16 +250,44 @@ def _grade(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
         public = args.command == "check"
-        options = GradeOptions(public_only=public, device=device, grading_seed=_seed(args, public))
-        with Grader(options, sandbox or Sandbox(device=device, limits=options.limits)) as grader:
-            codes = [
-                _grade_one(grader, path, target, args.format)
-                for path, target in zip(args.notebooks, targets, strict=True)
-            ]
+        sandbox = sandbox or Sandbox(device=device)
+        codes: dict[int, int] = {}
+        for name, indexes in _by_assignment(args).items():
+            options = GradeOptions(public_only=public, device=device, assignment=name,
+                                   grading_seed=_seed(args, public))  # fmt: skip
+            with Grader(options, sandbox) as grader:
+                for i in indexes:
+                    codes[i] = _grade_one(grader, args.notebooks[i], targets[i], args.format)
     finally:
         if sandbox is not None:
             sandbox.close()
-    return max(codes)
+    return max(codes.values())
+
+
+def _by_assignment(args: argparse.Namespace) -> dict[str, list[int]]:
+    """Notebook indexes by the assignment that grades them: --assignment, else metadata."""
+    from grader.load import assignment_names, declared_assignment, find_assignment
+
+    if args.assignment:
+        find_assignment(args.assignment)  # an unknown one: a usage error before any grading
+        return {args.assignment: list(range(len(args.notebooks)))}
+    several = len(assignment_names()) != 1
+    groups: dict[str, list[int]] = {}
+    for index, path in enumerate(args.notebooks):
+        groups.setdefault(_declared(path, declared_assignment) if several else "", []).append(index)
+    if "" in groups:
+        find_assignment("")  # several and none named: a usage error that lists them
+    return groups
+
+
+def _declared(path: Path, declared: Callable[[bytes], str]) -> str:
+    from grader.settings import MAX_NOTEBOOK_BYTES
+
+    try:
+        with path.open("rb") as file:
+            return declared(file.read(MAX_NOTEBOOK_BYTES + 1))
+    except OSError:
+        return ""  # grading reports the unreadable file
 
 
 def _render(args: argparse.Namespace) -> int:

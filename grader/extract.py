@@ -50,8 +50,8 @@ class Extracted:
     escapes: dict[str, str] = field(default_factory=dict)  # function -> escape it names
 
 
-def extract(notebook: Notebook) -> Extracted:
-    """Select what the graded functions need, in notebook order."""
+def extract(notebook: Notebook, functions: tuple[str, ...] = FUNCTIONS) -> Extracted:
+    """Select what the graded `functions` need, in notebook order."""
     problems: list[Problem] = list(notebook.problems)
     statements = [s for cell, source in notebook.cells
                   for s in cell_statements(cell, source, problems)]  # fmt: skip
@@ -60,15 +60,15 @@ def extract(notebook: Notebook) -> Extracted:
         for name in stmt.binds:
             bindings.setdefault(name, []).append(index)
     last = {name: indexes[-1] for name, indexes in bindings.items()}
-    keep = _closure([last[f] for f in FUNCTIONS if f in last], statements, bindings)
-    problems.extend(_duplicate_notes(statements))
+    keep = _closure([last[f] for f in functions if f in last], statements, bindings)
+    problems.extend(_duplicate_notes(statements, functions))
     chunks = tuple(
         Chunk(source=s.source, cell=s.cell, line=s.line, binds=s.binds)
         for i, s in enumerate(statements)
         if i in keep
     )
-    found = {f: statements[last[f]].cell for f in FUNCTIONS if f in last}
-    missing = {f: _why_missing(f, notebook.cells, problems) for f in FUNCTIONS if f not in last}
+    found = {f: statements[last[f]].cell for f in functions if f in last}
+    missing = {f: _why_missing(f, notebook.cells, problems) for f in functions if f not in last}
     scanned = _scan_builtins({f: last[f] for f in found}, statements, bindings)
     return Extracted(
         chunks=chunks,
@@ -169,10 +169,10 @@ def _scan_builtins(
     )
 
 
-def _duplicate_notes(statements: list[_Statement]) -> Iterator[Problem]:
+def _duplicate_notes(statements: list[_Statement], functions: tuple[str, ...]) -> Iterator[Problem]:
     cells: dict[str, list[int]] = {}
     for stmt in statements:
-        if isinstance(stmt.node, ast.FunctionDef) and stmt.node.name in FUNCTIONS:
+        if isinstance(stmt.node, ast.FunctionDef) and stmt.node.name in functions:
             cells.setdefault(stmt.node.name, []).append(stmt.cell)
     for name, where in cells.items():
         if len(where) > 1:

@@ -15,6 +15,8 @@ from grader.cases import CaseSet, full_cases, public_cases
 from grader.checks import Context
 from grader.errors import NotebookError, UsageError
 from grader.extract import extract, load_notebook
+from grader.load import Assignment, find_assignment, load_assignment
+from grader.misconceptions import Replays
 from grader.observations import observe
 from grader.reference import expected_for
 from grader.results import Environment, GradeResult, SubmissionInfo
@@ -33,6 +35,7 @@ class GradeOptions:
     device: str = "cpu"  # "cpu" or "cuda[:N]" ("auto" is resolved by resolve_device)
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
     limits: Limits = DEFAULT_LIMITS  # sandbox limits
+    assignment: str = ""  # which assignment (a folder name under solutions/); "": the only one
 
 
 def resolve_device(device: str) -> str:
@@ -49,17 +52,29 @@ def resolve_device(device: str) -> str:
 class Grader:
     """Grades many submissions against one case set, computing the reference answers once."""
 
-    def __init__(self, options: GradeOptions = GradeOptions(), sandbox: Sandbox | None = None):
+    def __init__(
+        self,
+        options: GradeOptions = GradeOptions(),
+        sandbox: Sandbox | None = None,
+        assignment: Assignment | None = None,
+    ):
         self.options = options
+        self._own_sandbox = sandbox is None
+        # The zygote first: spawned or forked before this process loads the reference.
+        self.sandbox = sandbox or Sandbox(device=options.device, limits=options.limits)
+        try:
+            self.assignment = assignment or load_assignment(find_assignment(options.assignment))
+        except BaseException:
+            self.close()
+            raise
         self.cases: CaseSet = (
             public_cases() if options.public_only else full_cases(options.grading_seed)
         )
         self.case_set_id = self.cases.id
-        self.expected = expected_for(self.cases)
-        self.planned = plan.plan(self.cases)
+        self.planned = plan.plan(self.cases, self.assignment.spec)
+        self.expected = expected_for(self.planned, self.assignment.spec, self.assignment.reference)
+        self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
         self.encoded = plan.encode(self.planned)
-        self._own_sandbox = sandbox is None
-        self.sandbox = sandbox or Sandbox(device=options.device, limits=options.limits)
 
     def grade_path(self, path: Path) -> GradeResult:
         """Grade a notebook file; unreadable files give an ungradable result, not an exception."""
@@ -79,14 +94,15 @@ class Grader:
             notebook = load_notebook(data)
         except NotebookError as exc:
             return self._ungradable(name, data, exc.reason, began)
-        extracted = extract(notebook)
+        extracted = extract(notebook, self.assignment.spec.function_names)
         job = plan.job(extracted, self.encoded, self.options.device)
         reply = self.sandbox.run(job) if job.calls else {}
         observations = observe(self.planned, reply, missing=extracted.missing,
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
         observations = withhold_hidden(observations)  # no student text of hidden calls past here
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
-                          extracted=extracted, device=self.options.device)  # fmt: skip
+                          extracted=extracted, device=self.options.device,
+                          spec=self.assignment.spec, known=self.known)  # fmt: skip
         return GradeResult(
             submission=_info(name, data),
             checks=score(context),
@@ -99,7 +115,7 @@ class Grader:
     def _ungradable(self, name: str, data: bytes, reason: str, began: float) -> GradeResult:
         return GradeResult(
             submission=_info(name, data),
-            checks=ungradable(f"ungradable: {reason}"),
+            checks=ungradable(f"ungradable: {reason}", self.assignment.spec),
             environment=self._environment((), ()),
             ungradable=reason,
             duration=round(time.perf_counter() - began, 4),

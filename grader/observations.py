@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from grader.plan import ARG_NAMES, PlannedCall
+from grader.plan import PlannedCall
 from grader.results import Problem
 from grader.sandbox import wire
 from grader.settings import DEFAULT_LIMITS
@@ -162,7 +162,7 @@ def _observation(call: PlannedCall, raw: Any, max_elements: int) -> Observation:
         status=RETURNED,
         value=value,
         devices=frozenset(devices),
-        mutated=_mutated(call.function, raw.get("mutated")),
+        mutated=_mutated(call.arg_names, raw.get("mutated")),
         trace=trace,
         seconds=_seconds(raw.get("seconds")),
     )
@@ -218,9 +218,8 @@ def _scalar(value: Any) -> Any:
     raise ValueError("malformed scalar")
 
 
-def _mutated(function: str, positions: Any) -> tuple[str, ...]:
+def _mutated(names: tuple[str, ...], positions: Any) -> tuple[str, ...]:
     """Names of the arguments the child saw written into, by position."""
-    names = ARG_NAMES.get(function, ())
     if not isinstance(positions, list):
         return ()
     return tuple(names[i] for i in positions[:16] if type(i) is int and 0 <= i < len(names))

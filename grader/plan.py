@@ -6,18 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.cases import PUBLIC_HIDDEN_SIZES, PUBLIC_WEIGHT_SIZES, CaseSet, ForwardCase
+from grader.cases import CaseSet, ForwardCase
 from grader.extract import Extracted
 from grader.sandbox import wire
 from grader.sandbox.client import Call, Job
-
-ARG_NAMES: dict[str, tuple[str, ...]] = {
-    "init_hidden": ("batch_size", "hidden_size"),
-    "init_weights": ("input_size", "hidden_size", "seed"),
-    "rnn_forward": ("x", "h0", "W_xh", "W_hh", "b_h"),
-    "rnn_forward_fused": ("x", "h0", "W_xh", "W_hh", "b_h"),
-    "to_nn_rnn": ("W_xh", "W_hh", "b_h"),
-}
+from grader.spec import Function, Spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +23,7 @@ class PlannedCall:
     case: ForwardCase | None  # the forward case, for the three forward-style functions
     traced: bool = False  # record the torch calls it makes (forward-style calls on probe cases)
     public: bool = True  # its inputs are public; False for calls derived from the grading seed
+    arg_names: tuple[str, ...] = ()  # the function's parameters, as the spec declares them
 
     @property
     def label(self) -> str:
@@ -43,37 +37,37 @@ class PlannedCall:
         return f"{self.function}({', '.join(str(a) for a in self.args)})"
 
 
-def plan(cases: CaseSet) -> tuple[PlannedCall, ...]:
-    """Every call, grouped by function in contract order."""
+def plan(cases: CaseSet, spec: Spec) -> tuple[PlannedCall, ...]:
+    """Every call, grouped by function in the spec's order.
+
+    A function with plain-number calls in the case set gets those; one returning a module runs
+    on the probe cases; any other on every case. Tensor arguments are the case's attributes of
+    the parameters' names."""
     calls: list[PlannedCall] = []
-    for i, pair in enumerate(cases.hidden_sizes):
-        public = i < PUBLIC_HIDDEN_SIZES
-        calls.append(
-            PlannedCall(function="init_hidden", index=i, args=pair, case=None, public=public)
-        )
-    for i, sizes in enumerate(cases.weight_sizes):
-        public = i < PUBLIC_WEIGHT_SIZES
-        calls.append(
-            PlannedCall(function="init_weights", index=i, args=sizes, case=None, public=public)
-        )
-    for function in ("rnn_forward", "rnn_forward_fused"):
-        calls += [
-            _forward_call(function, i, case, i in cases.probes)
-            for i, case in enumerate(cases.forward)
-        ]
-    for i in cases.probes:
-        case = cases.forward[i]
-        weights = (case.W_xh, case.W_hh, case.b_h)
-        calls.append(
-            PlannedCall(function="to_nn_rnn", index=i, args=weights, case=case, public=case.public)
-        )
+    for function in spec.functions:
+        if function.name in cases.calls:
+            calls += [
+                PlannedCall(function=function.name, index=i, args=args, case=None,
+                            public=i < cases.public_calls, arg_names=function.args)
+                for i, args in enumerate(cases.calls[function.name])
+            ]  # fmt: skip
+            continue
+        probes_only = function.returns == "module"
+        indexes = cases.probes if probes_only else range(len(cases.forward))
+        calls += [_case_call(function, i, cases, traced=not probes_only) for i in indexes]
     return tuple(calls)
 
 
-def _forward_call(function: str, index: int, case: ForwardCase, traced: bool) -> PlannedCall:
-    args = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+def _case_call(function: Function, index: int, cases: CaseSet, *, traced: bool) -> PlannedCall:
+    case = cases.forward[index]
     return PlannedCall(
-        function=function, index=index, args=args, case=case, traced=traced, public=case.public
+        function=function.name,
+        index=index,
+        args=tuple(getattr(case, name) for name in function.args),
+        case=case,
+        traced=traced and index in cases.probes,
+        public=case.public,
+        arg_names=function.args,
     )
 
 

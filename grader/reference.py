@@ -1,148 +1,61 @@
-"""The trusted reference solution, in float64, with knobs that reproduce known mistakes.
+"""Reference answers for a case set, from the solution notebook's functions, in float64.
 
-Only the grader's own process imports this module; the sandbox's fork server never does.
+The functions come from the assignment's solution notebook (`load.py`), run trusted in the
+grader's own process only; a zygote never holds them.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import torch
 
-from grader.cases import CaseSet
-
-Activation = Literal["tanh", "relu", "sigmoid", "none"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Variant:
-    """How a forward pass differs from the correct one (all defaults: the correct one)."""
-
-    activation: Activation = "tanh"  # the nonlinearity applied to the pre-activation
-    transpose_whh: bool = False  # uses W_hh.T instead of W_hh
-    bias: bool = True  # adds b_h
-    use_h0: bool = True  # starts from the given h0 (False: from zeros)
-    pre_activation: bool = False  # returns the pre-activations instead of h_t
-    swap_concat: bool = False  # fused: cat([h, x_t]) against cat([W_xh, W_hh])
-    swap_weights: bool = False  # fused: cat([x_t, h]) against cat([W_hh, W_xh])
-
-
-CORRECT = Variant()
-
-
-def _activate(z: torch.Tensor, activation: Activation) -> torch.Tensor:
-    if activation == "tanh":
-        return torch.tanh(z)
-    if activation == "relu":
-        return torch.relu(z)
-    if activation == "sigmoid":
-        return torch.sigmoid(z)
-    return z
-
-
-def forward(
-    x: torch.Tensor,
-    h0: torch.Tensor,
-    W_xh: torch.Tensor,
-    W_hh: torch.Tensor,
-    b_h: torch.Tensor,
-    variant: Variant = CORRECT,
-) -> torch.Tensor:
-    """Hidden states h_1..h_T as (batch, seq, hidden), in float64."""
-    x, h, w_xh, w_hh, b = (t.to(torch.float64) for t in (x, h0, W_xh, W_hh, b_h))
-    if variant.transpose_whh:
-        w_hh = w_hh.T
-    if not variant.use_h0:
-        h = torch.zeros_like(h)
-    steps = []
-    for t in range(x.shape[1]):
-        z = _pre_activation(x[:, t], h, w_xh, w_hh, variant)
-        if variant.bias:
-            z = z + b
-        h = _activate(z, variant.activation)
-        steps.append(z if variant.pre_activation else h)
-    return torch.stack(steps, dim=1) if steps else x.new_zeros(x.shape[0], 0, w_hh.shape[0])
-
-
-def _pre_activation(
-    x_t: torch.Tensor, h: torch.Tensor, w_xh: torch.Tensor, w_hh: torch.Tensor, variant: Variant
-) -> torch.Tensor:
-    if variant.swap_concat and w_xh.shape[0] + w_hh.shape[0] > 0:
-        stacked = torch.cat([w_xh, w_hh], 0)
-        return torch.cat([h, x_t], 1) @ stacked
-    if variant.swap_weights and w_xh.shape[0] + w_hh.shape[0] > 0:
-        return torch.cat([x_t, h], 1) @ torch.cat([w_hh, w_xh], 0)
-    return x_t @ w_xh + h @ w_hh
-
-
-def init_weights(
-    input_size: int, hidden_size: int, seed: int, *, hidden_first: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The seeded draws: randn(input, hidden), randn(hidden, hidden), zeros(hidden).
-
-    hidden_first=True replays the common mistake of drawing W_hh before W_xh.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    xh, hh = (input_size, hidden_size), (hidden_size, hidden_size)
-    first = torch.randn(*(hh if hidden_first else xh), generator=generator)
-    second = torch.randn(*(xh if hidden_first else hh), generator=generator)
-    w_xh, w_hh = (second, first) if hidden_first else (first, second)
-    return w_xh, w_hh, torch.zeros(hidden_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _rnn(inputs: int, hidden: int) -> torch.nn.RNN:
-    """One float64 nn.RNN per shape; every use overwrites all of its parameters first."""
-    return torch.nn.RNN(inputs, hidden, batch_first=True).double()
-
-
-_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-_NN_RNN_MEMO: dict[tuple[bytes, ...], torch.Tensor] = {}  # exact inputs -> output
-
-
-def nn_rnn_forward(
-    params: dict[str, torch.Tensor], x: torch.Tensor, h0: torch.Tensor
-) -> torch.Tensor:
-    """Output of a fresh float64 nn.RNN(batch_first=True) loaded with the given parameters.
-
-    Remembered by the exact bytes of every input: most students return the same parameters
-    (an exact transpose), so a batch runs the module once per distinct set. Do not modify it.
-    """
-    weights = {name: params[name].to(torch.float64) for name in _PARAMETERS}
-    x64, h64 = x.to(torch.float64), h0.to(torch.float64)
-    every = (*weights.values(), x64, h64)
-    key = tuple(repr(t.shape).encode() + t.detach().numpy().tobytes() for t in every)
-    if (known := _NN_RNN_MEMO.get(key)) is not None:
-        return known
-    hidden, inputs = weights["weight_ih_l0"].shape
-    module = _rnn(inputs, hidden)
-    with torch.no_grad():
-        for name, value in weights.items():
-            getattr(module, name).copy_(value)  # all four, every time
-        output: torch.Tensor = module(x64, h64.unsqueeze(0))[0]
-    if len(_NN_RNN_MEMO) >= 4096:
-        _NN_RNN_MEMO.clear()
-    _NN_RNN_MEMO[key] = output
-    return output
+from grader.plan import PlannedCall
+from grader.spec import Spec
 
 
 @dataclass(frozen=True, kw_only=True)
 class Expected:
     """Reference answers for one case set, computed once and shared by every submission."""
 
-    hidden: tuple[torch.Tensor, ...]  # init_hidden, per (batch, hidden) size
-    weights: tuple[
-        tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...
-    ]  # per (input, hidden, seed)
-    forward: tuple[torch.Tensor, ...]  # float64 (batch, seq, hidden) per forward case
+    sequence: tuple[torch.Tensor, ...]  # float64 output per forward case (batch, seq, ...)
+    answers: Mapping[str, tuple[Any, ...]]  # other functions' answers, per call in plan order
+
+    def of(self, function: str) -> tuple[Any, ...]:
+        return self.answers.get(function, ())
 
 
-def expected_for(cases: CaseSet) -> Expected:
-    """Reference answers for every call the plan makes."""
-    return Expected(
-        hidden=tuple(torch.zeros(b, h) for b, h in cases.hidden_sizes),
-        weights=tuple(init_weights(i, h, seed) for i, h, seed in cases.weight_sizes),
-        forward=tuple(forward(c.x, c.h0, c.W_xh, c.W_hh, c.b_h) for c in cases.forward),
-    )
+def expected_for(
+    planned: Sequence[PlannedCall], spec: Spec, solution: Mapping[str, Callable[..., Any]]
+) -> Expected:
+    """The solution's answer to every call the plan makes. Every function returning a sequence
+    is judged against the first such one (the contract gives them the same values), in float64;
+    a module's parity against that too."""
+    first = next((f.name for f in spec.functions if f.returns == "sequence"), "")
+    sequence: dict[int, torch.Tensor] = {}
+    answers: dict[str, list[Any]] = {}
+    state = torch.get_rng_state()  # a solution may seed torch's global generator: put it back
+    try:
+        with torch.no_grad():
+            for call in planned:
+                returns = spec.function(call.function).returns
+                if returns == "sequence" and call.index not in sequence:
+                    sequence[call.index] = _output64(solution[first], call.args)
+                elif returns in ("tensor", "tensors"):
+                    answer = solution[call.function](*call.args)
+                    answers.setdefault(call.function, []).append(
+                        tuple(answer) if returns == "tensors" else answer
+                    )
+    finally:
+        torch.set_rng_state(state)
+    ordered = tuple(sequence[i] for i in sorted(sequence))
+    return Expected(sequence=ordered, answers={k: tuple(v) for k, v in answers.items()})
+
+
+def _output64(function: Callable[..., Any], args: tuple[Any, ...]) -> torch.Tensor:
+    """The output (first element) the function returns for these inputs in float64."""
+    result = function(*(a.to(torch.float64) if isinstance(a, torch.Tensor) else a for a in args))
+    output: torch.Tensor = result[0] if isinstance(result, tuple | list) else result
+    return output

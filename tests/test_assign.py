@@ -19,7 +19,7 @@ from grader.cli import main
 from grader.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
 ASSIGNMENT = ROOT / "assignment" / ASSIGNMENT_FILENAME
 EXAMPLES = ROOT / "examples"
 

@@ -20,8 +20,8 @@ import pytest
 from fixtures.batch_class import distinct_class, whole_class, write_folders, write_stems, zip_folder
 from fixtures.helpers import describe
 
-from grader.batch import BatchOptions, run_batch
-from grader.gradebook import GRADEBOOK_NAME, Gradebook
+from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook
+from grader.batch.run import BatchOptions, run_batch
 from grader.grading import GradeOptions, Grader
 from grader.settings import Limits
 

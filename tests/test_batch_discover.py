@@ -17,8 +17,8 @@ from fixtures.batch_class import (
     zip_folder,
 )
 
-from grader.discover import Reader, list_source
-from grader.students import Roster, roster
+from grader.batch.discover import Reader, list_source
+from grader.batch.students import Roster, roster
 
 
 def roster_of(source: Path) -> Roster:
@@ -185,7 +185,7 @@ def test_oversized_files_are_refused_before_they_are_read_whole(tmp_path: Path) 
 def test_a_class_of_student_zips_is_read_with_few_files_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("grader.discover.MAX_OPEN_ZIPS", 2)
+    monkeypatch.setattr("grader.batch.discover.MAX_OPEN_ZIPS", 2)
     members = distinct_class(5)
     with zipfile.ZipFile(tmp_path / "class.zip", "w") as outer:
         for m in members:

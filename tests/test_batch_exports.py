@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from test_batch_gradebook import fake_result
 
-from grader.batch import BatchSummary, Progress
+from grader.batch.exports import GRADES_CSV, canvas_csv, report_folder, write_exports
+from grader.batch.gradebook import Gradebook
+from grader.batch.progress import ProgressPrinter, bar_line, final_line, plain_line
+from grader.batch.run import BatchSummary, Progress
 from grader.catalog import CATALOG
-from grader.exports import GRADES_CSV, canvas_csv, report_folder, write_exports
-from grader.gradebook import Gradebook
-from grader.progress import ProgressPrinter, bar_line, final_line, plain_line
 from grader.report import RENDERERS, SUFFIXES
 from grader.results import GradeResult, Outcome
 

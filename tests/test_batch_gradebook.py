@@ -7,8 +7,8 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
+from grader.batch.gradebook import Gradebook, Key, outcome_of
 from grader.catalog import CATALOG
-from grader.gradebook import Gradebook, Key, outcome_of
 from grader.results import CheckResult, Environment, GradeResult, Outcome, SubmissionInfo
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import BatchOptions, Progress, run_batch
+from grader.batch.gradebook import Gradebook
+from grader.batch.pool import Pool
+from grader.batch.run import BatchOptions, Progress, run_batch
 from grader.catalog import CATALOG
-from grader.gradebook import Gradebook
-from grader.pool import Pool
 from grader.results import CheckResult, Environment, GradeResult, Outcome, SubmissionInfo
 from grader.sandbox import frames
 
@@ -146,8 +146,8 @@ if __name__ == "__main__":
 
 
 def test_workers_get_no_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.pool import worker_env
-    from grader.worker import SANDBOX_ENV
+    from grader.batch.pool import worker_env
+    from grader.batch.worker import SANDBOX_ENV
 
     monkeypatch.setenv("GRADER_SEED", "secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")

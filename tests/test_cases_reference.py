@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader import reference
-from grader.cases import course_case, full_cases, public_cases, seed_from_text
-from grader.reference import Variant
+from grader.cases import ForwardCase, course_case, full_cases, public_cases, seed_from_text
+from grader.load import SOLUTIONS, load_assignment
+from grader.misconceptions import Replays
 
 GOLDEN = torch.tensor(
     [
@@ -21,62 +21,66 @@ GOLDEN = torch.tensor(
 )
 
 
+RNN = load_assignment(SOLUTIONS / "rnn_forward")
+
+
+def _forward(case: ForwardCase) -> torch.Tensor:
+    inputs = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    output: torch.Tensor = RNN.reference["rnn_forward"](*(t.double() for t in inputs))[0]
+    return output
+
+
 def test_reference_reproduces_the_course_notebook_to_four_decimals() -> None:
-    case = course_case()
-    states = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+    states = _forward(course_case())
     assert states.shape == (1, 5, 4)
     assert torch.equal(states[0].round(decimals=4), GOLDEN)
 
 
 def test_course_weights_are_init_weights_with_seed_zero() -> None:
     case = course_case()
-    w_xh, w_hh, b_h = reference.init_weights(1, 4, 0)
+    w_xh, w_hh, b_h = RNN.reference["init_weights"](1, 4, 0)
     assert torch.equal(w_xh, case.W_xh) and torch.equal(w_hh, case.W_hh)
     assert torch.equal(b_h, torch.zeros(4))
 
 
-def test_nn_rnn_with_transposed_weights_matches_the_reference() -> None:
-    case = full_cases(3).forward[-1]
-    params = {
-        "weight_ih_l0": case.W_xh.T,
-        "weight_hh_l0": case.W_hh.T,
-        "bias_ih_l0": case.b_h,
-        "bias_hh_l0": torch.zeros_like(case.b_h),
-    }
-    expected = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-    assert torch.allclose(reference.nn_rnn_forward(params, case.x, case.h0), expected)
-
-
-def test_remembered_nn_rnn_outputs_follow_every_input_exactly() -> None:
-    case = full_cases(3).forward[4]
-    params = {
+def _params(case: ForwardCase) -> dict[str, torch.Tensor]:
+    return {
         "weight_ih_l0": case.W_xh.T.clone(),
         "weight_hh_l0": case.W_hh.T.clone(),
         "bias_ih_l0": case.b_h.clone(),
         "bias_hh_l0": torch.zeros_like(case.b_h),
     }
-    first = reference.nn_rnn_forward(params, case.x, case.h0)
-    again = reference.nn_rnn_forward({k: v.clone() for k, v in params.items()}, case.x, case.h0)
+
+
+def test_nn_rnn_with_transposed_weights_matches_the_reference() -> None:
+    case = full_cases(3).forward[-1]
+    known = Replays(RNN.spec, RNN.reference)
+    assert torch.allclose(known.module_output(_params(case), case.x, case.h0), _forward(case))
+
+
+def test_remembered_nn_rnn_outputs_follow_every_input_exactly() -> None:
+    case = full_cases(3).forward[4]
+    known, params = Replays(RNN.spec, RNN.reference), _params(case)
+    first = known.module_output(params, case.x, case.h0)
+    again = known.module_output({k: v.clone() for k, v in params.items()}, case.x, case.h0)
     assert torch.equal(first, again)
     for name in params:  # one changed number anywhere gives a different, freshly run answer
         changed = {**params, name: params[name].contiguous().clone()}
         changed[name].view(-1)[0] += 0.25
-        other = reference.nn_rnn_forward(changed, case.x, case.h0)
+        other = known.module_output(changed, case.x, case.h0)
         assert not torch.allclose(other, first)
-    other_h0 = reference.nn_rnn_forward(params, case.x, case.h0 + 0.25)
+    other_h0 = known.module_output(params, case.x, case.h0 + 0.25)
     assert not torch.allclose(other_h0, first)
 
 
 def test_mistake_replays_are_computed_once_per_case_and_stay_right() -> None:
-    from grader import misconceptions
-
     case = full_cases(3).forward[5]
-    relu = reference.forward(
-        case.x, case.h0, case.W_xh, case.W_hh, case.b_h, Variant(activation="relu")
-    )
+    known = Replays(RNN.spec, RNN.reference)
+    relu = next(out for m, out in known.replayed(case, "rnn_forward")[1] if m.id == "relu")
     for _ in range(2):
-        found = misconceptions.diagnose(case, relu.to(torch.float32), fused=False)
-        assert found is not None and found.name == "relu"
+        found = known.diagnose(case, relu.to(torch.float32), "rnn_forward")
+        assert found is not None and found.id == "relu"
+    assert len(known._held) == 1  # one entry for the case and function
 
 
 def test_public_cases_are_the_same_every_time() -> None:
@@ -111,22 +115,13 @@ def test_probe_cases_span_both_dtypes_and_the_fixed_hidden_shapes() -> None:
     assert public_cases().probes == tuple(range(len(public_cases().forward)))
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [
-        Variant(transpose_whh=True),
-        Variant(bias=False),
-        Variant(activation="relu"),
-        Variant(use_h0=False),
-        Variant(pre_activation=True),
-        Variant(swap_concat=True),
-    ],
-)
-def test_every_mistake_variant_changes_the_answer_on_a_hidden_shape(variant: Variant) -> None:
+@pytest.mark.parametrize("function", ["rnn_forward", "rnn_forward_fused"])
+def test_every_replayed_mistake_changes_the_answer_on_a_hidden_shape(function: str) -> None:
     case = full_cases(5).forward[4]  # (3, 7, 2, 5): rectangular, batched, non-zero h0 and b_h
-    right = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
-    wrong = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h, variant)
-    assert not torch.allclose(right, wrong)
+    right, replays = Replays(RNN.spec, RNN.reference).replayed(case, function)
+    assert len(replays) >= 12
+    for mistake, wrong in replays:
+        assert wrong.shape != right.shape or not torch.allclose(right, wrong), mistake.id
 
 
 def test_secret_seed_text_maps_to_a_stable_integer() -> None:

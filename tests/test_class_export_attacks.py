@@ -21,11 +21,11 @@ import pytest
 from fixtures.batch_class import distinct_class
 from test_batch_gradebook import fake_result
 
-from grader.discover import Listing, Reader, list_source
-from grader.exports import write_exports
-from grader.gradebook import MAX_RESULT_JSON, Gradebook, Key
+from grader.batch.discover import Listing, Reader, list_source
+from grader.batch.exports import write_exports
+from grader.batch.gradebook import MAX_RESULT_JSON, Gradebook, Key
+from grader.batch.students import Roster, roster
 from grader.results import Outcome
-from grader.students import Roster, roster
 
 STUB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "planted": true}'
 
@@ -262,7 +262,7 @@ def test_a_notebook_that_expands_past_its_ratio_is_unreadable_not_fatal(tmp_path
 def test_a_zip_with_too_many_entries_is_refused_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("grader.archive.MAX_ENTRIES", 50)
+    monkeypatch.setattr("grader.batch.archive.MAX_ENTRIES", 50)
     (member,) = distinct_class(1)
     (tmp_path / "class.zip").write_bytes(zip_bytes({f"s{i}.ipynb": member.data for i in range(60)}))
     listing = list_source(tmp_path / "class.zip")
@@ -273,7 +273,7 @@ def test_a_zip_with_too_many_entries_is_refused_whole(
 _PEAK = """
 import sys
 from pathlib import Path
-from grader.discover import Reader, list_source
+from grader.batch.discover import Reader, list_source
 with Reader() as reader:
     listing = list_source(Path(sys.argv[1]), reader)
     sizes = [len(reader.read(f.origin)) for f in listing.notebooks]

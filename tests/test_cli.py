@@ -21,7 +21,7 @@ from grader.report import classroom, render
 from grader.results import GradeResult
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
 STUB = ROOT / "examples" / "stub.ipynb"
 BUGGY = ROOT / "examples" / "buggy-whh-transposed.ipynb"
 

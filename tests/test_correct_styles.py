@@ -15,7 +15,7 @@ from grader.results import Outcome
 from grader.sandbox.client import Sandbox
 
 EXAMPLES = {
-    "solution": "solutions/rnn_forward_solution.ipynb",
+    "solution": "solutions/rnn_forward/solution.ipynb",
     "example-correct": "examples/correct.ipynb",
 }
 # Cells a real notebook carries around the answers; none of them is graded.

@@ -29,7 +29,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
 
 
 def test_the_solution_scores_full_marks_on_cuda(capsys: pytest.CaptureFixture[str]) -> None:
-    notebook = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+    notebook = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
     assert main(["grade", str(notebook), "--device", "cuda", "--format", "json"]) == ExitCode.PASSED
     report = json.loads(capsys.readouterr().out)
     assert report["environment"]["device"] == "cuda" and report["score"] == 100

@@ -107,7 +107,8 @@ def test_zip_holds_the_scripts_the_seed_a_readme_and_one_wheel(bundle: Path) -> 
     with zipfile.ZipFile(bundle) as archive:
         infos = {info.filename: info for info in archive.infolist()}
         wheels = [name for name in infos if name.endswith(".whl")]
-        assert set(infos) == {SETUP, RUN, SEED, README, *wheels} and len(wheels) == 1
+        reference = {"assignment/spec.py", "assignment/solution.ipynb"}
+        assert set(infos) == {SETUP, RUN, SEED, README, *reference, *wheels} and len(wheels) == 1
         assert archive.read(SEED).decode() == SECRET + "\n"
         for name in (SETUP, RUN):
             mode = infos[name].external_attr >> 16

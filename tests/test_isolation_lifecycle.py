@@ -141,7 +141,7 @@ def test_an_interrupted_or_killed_batch_leaves_nothing_running(
 
 
 def test_a_worker_whose_batch_stopped_listening_exits_quietly() -> None:
-    from grader.pool import WORKER_COMMAND, worker_env
+    from grader.batch.pool import WORKER_COMMAND, worker_env
     from grader.sandbox import frames
     from grader.settings import DEFAULT_LIMITS
 

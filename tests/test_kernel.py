@@ -21,7 +21,7 @@ from grader.selfcheck import SELFCHECK_METADATA
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
 ASSIGNMENT = ROOT / "assignment" / ASSIGNMENT_FILENAME
 _MARKER = re.compile(r"^\s*#+\s*(BEGIN|END)\s+SOLUTION\b.*$")
 

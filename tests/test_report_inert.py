@@ -14,13 +14,13 @@ import pytest
 from fixtures.submissions import correct_cells, notebook
 from report_samples import mixed, outside_code_spans
 
+from grader.batch.summary import to_markdown
 from grader.catalog import CATALOG
 from grader.grading import GradeOptions, Grader
 from grader.report import RENDERERS, github, render
 from grader.report.inert import inert, md_code
 from grader.results import GradeResult, Problem, SubmissionInfo
 from grader.sandbox.client import Sandbox
-from grader.summary import to_markdown
 
 FORMATS = [*sorted(RENDERERS), "github"]
 # Markdown that would be live: links, images, autolinks, HTML, a heading, a table, a fence.

@@ -28,7 +28,7 @@ def probe(n):
         'grader.reference' in sys.modules,
         'grader.cases' in sys.modules,
         any('SEED' in k for k in os.environ),
-        _readable({str(ROOT / "solutions" / "rnn_forward_solution.ipynb")!r}),
+        _readable({str(ROOT / "solutions" / "rnn_forward" / "solution.ipynb")!r}),
         _readable({str(ROOT / "grader" / "reference.py")!r}),
         _readable('/etc/passwd'),
         os.getcwd().startswith('/tmp') or 'grader-sandbox' in os.getcwd(),

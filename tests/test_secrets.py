@@ -114,7 +114,7 @@ def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], GradeResult]:
         for case in grader.cases.forward:
             if not case.public:
                 hidden |= _codes(case.x) | _codes(case.W_xh)
-        hidden |= {f"S{size[2]}" for size in grader.cases.weight_sizes[3:]}
+        hidden |= {f"S{size[2]}" for size in grader.cases.calls["init_weights"][3:]}
     return result, hidden, self_check
 
 

@@ -26,7 +26,7 @@ from grader.selfcheck import JUPYTER_HINT, VSCODE_HINT, SelfCheck, check_noteboo
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignment" / ASSIGNMENT_FILENAME
-SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
 EXAMPLES = ROOT / "examples"
 INSTALL_MESSAGE = (
     "The grader is not installed in this notebook's Python. It is not on PyPI:\n"

@@ -231,7 +231,7 @@ def test_a_frame_nested_too_deep_is_refused_before_it_is_parsed() -> None:
 def test_a_batch_reports_hostile_files_as_the_students_not_as_grader_failures(
     tmp_path: Path,
 ) -> None:
-    from grader.batch import BatchOptions, run_batch
+    from grader.batch.run import BatchOptions, run_batch
 
     hostile = {
         "deep": UNGRADABLE["JSON nested 100,000 deep"][0](),

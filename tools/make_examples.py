@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.assign import write_assignment  # noqa: E402
 
-SOLUTION = ROOT / "solutions" / "rnn_forward_solution.ipynb"
+SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
 ASSIGNMENT_DIR = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
 

@@ -1,4 +1,8 @@
-"""Pure checks: observations of the student's code against the reference, one per stable id."""
+"""Pure checks of generic kinds, parametrized by the spec: one per (kind, what a function returns).
+
+The spec's checks name a kind and a function; the function's return kind picks the check that
+reads it. No check knows an assignment: each is given the function it grades.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,28 @@ from collections.abc import Callable
 
 from grader.checks import forward, fused, initial, module
 from grader.checks.common import Context, Verdict
+from grader.spec import Check, Spec
 
 CheckFunction = Callable[[Context], Verdict]
+KindFunction = Callable[[Context, str], Verdict]
 
-CHECKS: dict[str, CheckFunction] = {
-    "init_hidden.shape": initial.init_hidden_shape,
-    "init_hidden.values": initial.init_hidden_values,
-    "init_weights.shape": initial.init_weights_shape,
-    "init_weights.values": initial.init_weights_values,
-    "rnn_forward.shape": forward.forward_shape,
-    "rnn_forward.values": forward.forward_values("rnn_forward"),
-    "rnn_forward_fused.values": forward.forward_values("rnn_forward_fused"),
-    "rnn_forward_fused.structure": fused.fused_structure,
-    "to_nn_rnn.module": module.module_check,
-    "to_nn_rnn.parity": module.parity_check,
+KINDS: dict[tuple[str, str], KindFunction] = {
+    ("shape", "tensor"): initial.tensor_shape,
+    ("exact", "tensor"): initial.tensor_zeros,
+    ("shape", "tensors"): initial.tensors_shape,
+    ("exact", "tensors"): initial.tensors_exact,
+    ("shape", "sequence"): forward.forward_shape,
+    ("steps", "sequence"): forward.forward_values,
+    ("structure", "sequence"): fused.fused_structure,
+    ("module", "module"): module.module_check,
+    ("parity", "module"): module.parity_check,
 }
 
-__all__ = ["CHECKS", "CheckFunction", "Context", "Verdict"]
+
+def run_check(check: Check, spec: Spec, ctx: Context) -> Verdict:
+    """The verdict of one declared check (KeyError when the engine has no such kind)."""
+    kind = KINDS[(check.kind, spec.function(check.function).returns)]
+    return kind(ctx, check.function)
+
+
+__all__ = ["KINDS", "CheckFunction", "Context", "Verdict", "run_check"]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import torch
 
-from grader import misconceptions
 from grader.cases import ForwardCase
+from grader.misconceptions import Replays
 
 
 def judged(
-    output: torch.Tensor | None, expected: torch.Tensor, case: ForwardCase, *, fused: bool
+    output: torch.Tensor | None,
+    expected: torch.Tensor,
+    case: ForwardCase,
+    known: Replays,
+    *,
+    fused: bool,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """What output is compared with: lined up for rnn_forward, position by position for fused.
 
@@ -19,12 +24,12 @@ def judged(
     if output is None or output.shape[0] == 0:  # no row at all: nothing to judge, no credit
         return None, None
     if not fused:
-        return lined_up(output, expected, case)
+        return lined_up(output, expected, case, known)
     return (output, expected) if output.shape[0] == case.dims[0] else (None, None)
 
 
 def lined_up(
-    output: torch.Tensor, expected: torch.Tensor, case: ForwardCase
+    output: torch.Tensor, expected: torch.Tensor, case: ForwardCase, known: Replays
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The part of output that has a reference step and row to compare with, and those.
 
@@ -34,7 +39,7 @@ def lined_up(
     batch, steps, _, _ = case.dims
     if output.shape[:2] == (steps, batch) and steps != batch:
         output = output.transpose(0, 1)  # time-first: the shape check charges the layout
-    offset = misconceptions.step_offset(case, output)
+    offset = known.step_offset(case, output)
     rows = min(output.shape[0], batch)
     count = max(0, min(steps, output.shape[1] - offset))
     return output[:rows, offset : offset + count], expected[:rows, :count]

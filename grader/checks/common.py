@@ -12,7 +12,7 @@ import torch
 from grader.cases import CaseSet, ForwardCase
 from grader.compare import allclose, as_float64
 from grader.extract import Extracted
-from grader.misconceptions import error_mistake, exception_type, tag
+from grader.misconceptions import Replays, error_mistake, exception_type, tag
 from grader.observations import (
     CRASHED,
     MISSING,
@@ -25,6 +25,7 @@ from grader.observations import (
 from grader.reference import Expected
 from grader.results import Outcome
 from grader.settings import TOLERANCES
+from grader.spec import Spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +37,8 @@ class Context:
     expected: Expected  # reference answers for those inputs
     extracted: Extracted  # the source as extracted (static facts)
     device: str  # device the inputs were placed on ("cpu", "cuda")
+    spec: Spec  # what the assignment declares: its checks, mistakes and hints
+    known: Replays  # the spec's mistakes replayed on the reference (held by the Grader)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from grader import misconceptions
 from grader.cases import ForwardCase
 from grader.checks import align
 from grader.checks.common import (
@@ -29,23 +27,11 @@ from grader.checks.common import (
     unevaluable,
     wrong_type,
 )
-from grader.misconceptions import tag
+from grader.misconceptions import Replays, tag
 from grader.observations import Observation
 from grader.results import ITEMS_KEPT
 from grader.sandbox import kernels
 
-BUILTIN_OPS = frozenset(
-    {
-        "rnn_tanh",
-        "rnn_relu",
-        "rnn_tanh_cell",
-        "rnn_relu_cell",
-        "lstm",
-        "gru",
-        "lstm_cell",
-        "gru_cell",
-    }
-)
 # How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
 _REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
@@ -69,12 +55,12 @@ def _pair(obs: Observation) -> tuple[Any, Any] | None:
     return None
 
 
-def forward_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("rnn_forward")
+def forward_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
     both = "(output, h_n), two plain torch.Tensors"
-    if (verdict := unevaluable(calls, "rnn_forward") or _not_pair(calls, both, 2)) is not None:
+    if (verdict := unevaluable(calls, function) or _not_pair(calls, both, 2)) is not None:
         return verdict
-    findings = [f for obs in calls if (f := _shape_problem(obs)) is not None]
+    findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known)) is not None]
     if findings and _fixed_length(calls):  # one fact across cases explains every length
         findings = [Finding(message=f.message, mistake="hard-coded-length") for f in findings]
     ok = f"output (batch, seq, hidden) and h_n (batch, hidden) on all {len(calls)} cases"
@@ -101,7 +87,7 @@ def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Ve
     return wrong_type(calls, acceptable, expected)
 
 
-def _shape_problem(obs: Observation) -> Finding | None:
+def _shape_problem(obs: Observation, known: Replays) -> Finding | None:
     """What is wrong with one case's shapes; a replayed mistake that produces them is named."""
     if not obs.returned:
         return failure_finding(obs)
@@ -122,8 +108,9 @@ def _shape_problem(obs: Observation) -> Finding | None:
         if tuple(value.shape) != shape:
             got, want = shape_text(value.shape), shape_text(shape)
             message = f"{label}: {name} has shape {got}, expected {want}"
-            found = misconceptions.diagnose(case, value, fused=False) if name == "output" else None
-            return Finding(message=message, mistake=found.name if found else None)
+            function = obs.call.function
+            found = known.diagnose(case, value, function) if name == "output" else None
+            return Finding(message=message, mistake=found.id if found else None)
     return None
 
 
@@ -136,7 +123,7 @@ def builtin_used(ctx: Context, function: str) -> str | None:
             return refused.group(1).rstrip(":.")  # the sandbox refused the kernel it called
         if not obs.returned and kernels.MESSAGE in obs.error:  # the kernel's name was withheld
             return "a built-in recurrent kernel"
-        if obs.trace is not None and (ops := BUILTIN_OPS & obs.trace.counts.keys()):
+        if obs.trace is not None and (ops := ctx.spec.builtins & obs.trace.counts.keys()):
             return f"torch.{min(ops)}"
     return None
 
@@ -150,38 +137,39 @@ def escape_message(function: str, escape: str) -> str:
     )
 
 
-def forward_values(function: str) -> Callable[[Context], Verdict]:
-    """The per-step partial-credit check for rnn_forward or rnn_forward_fused."""
+def forward_values(ctx: Context, function: str) -> Verdict:
+    """The per-step partial-credit check of a forward function."""
+    calls = ctx.observations.of(function)
+    first = "(output, h_n) with output a plain torch.Tensor"
+    if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
+        return failed(
+            f"{function} uses a built-in RNN ({builtin}): no credit,"
+            " the point is to write the recurrence yourself",
+            **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
+        )
+    if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
+        return verdict
+    if (escape := ctx.extracted.escapes.get(function)) is not None:
+        return failed(escape_message(function, escape), escape=escape)
+    tally = _Tally()
+    for obs, expected in zip(calls, ctx.expected.sequence, strict=True):
+        _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
+    return _values_verdict(tally)
 
-    def check(ctx: Context) -> Verdict:
-        calls = ctx.observations.of(function)
-        first = "(output, h_n) with output a plain torch.Tensor"
-        if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
-            return failed(
-                f"{function} uses a built-in RNN ({builtin}): no credit,"
-                " the point is to write the recurrence yourself",
-                **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
-            )
-        if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
-            return verdict
-        if (escape := ctx.extracted.escapes.get(function)) is not None:
-            return failed(escape_message(function, escape), escape=escape)
-        tally = _Tally()
-        for obs, expected in zip(calls, ctx.expected.forward, strict=True):
-            _tally_case(tally, obs, expected, ctx.device, fused=function.endswith("fused"))
-        return _values_verdict(tally)
 
-    return check
+def _has_shape_check(ctx: Context, function: str) -> bool:
+    """Whether a shape check charges this function's wrong lengths (else its values do)."""
+    return any(c.kind == "shape" and c.function == function for c in ctx.spec.checks)
 
 
 def _tally_case(
-    tally: _Tally, obs: Observation, expected: torch.Tensor, device: str, *, fused: bool
+    tally: _Tally, obs: Observation, expected: torch.Tensor, ctx: Context, *, fused: bool
 ) -> None:
     case = obs.call.case
     assert case is not None
     steps = case.x.shape[1]
-    output, problem = _comparable_output(obs, case, device)
-    judged, want = align.judged(output, expected, case, fused=fused)
+    output, problem = _comparable_output(obs, case, ctx.device)
+    judged, want = align.judged(output, expected, case, ctx.known, fused=fused)
     alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
     if alone and want is not None:
         judged, want = _h_n_alone(obs, want, expected)
@@ -205,8 +193,8 @@ def _tally_case(
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
     if tally.mistake is None:
-        found = misconceptions.diagnose(case, output, fused=fused)
-        tally.mistake = found.name if found else None
+        found = ctx.known.diagnose(case, output, obs.call.function)
+        tally.mistake = found.id if found else None
 
 
 def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase) -> str:
@@ -252,7 +240,9 @@ def _h_n_agrees(
     return False
 
 
-def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str | None:
+def credible_trace(
+    obs: Observation, expected: torch.Tensor, device: str, known: Replays
+) -> str | None:
     """Why a traced call's torch calls cannot be taken as how it computed its answer, if so.
 
     Its output must be right on every step, or wrong the way a known mistake is (a decoy
@@ -264,7 +254,7 @@ def credible_trace(obs: Observation, expected: torch.Tensor, device: str) -> str
         return problem.message if problem else "it returned nothing to compare"
     if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
         return None
-    if misconceptions.diagnose(case, output, fused=True) is not None:
+    if known.diagnose(case, output, obs.call.function) is not None:
         return None
     return "its output is wrong in a way no known mistake explains"
 

@@ -14,8 +14,7 @@ CONCAT_OPS = frozenset({"cat", "concat", "concatenate", "hstack", "column_stack"
 _WHY = "structure is credited only on traced calls that return an answer their products explain"
 
 
-def fused_structure(ctx: Context) -> Verdict:
-    function = "rnn_forward_fused"
+def fused_structure(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (builtin := builtin_used(ctx, function)) is not None:
         return failed(f"{function} uses a built-in RNN ({builtin}) instead of one matrix product")
@@ -23,8 +22,8 @@ def fused_structure(ctx: Context) -> Verdict:
         return verdict
     if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
         return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")
-    probes = [(o, e) for o, e in zip(calls, ctx.expected.forward, strict=True) if o.call.traced]
-    if (problem := _untrustworthy(probes, ctx.device)) is not None:
+    probes = [(o, e) for o, e in zip(calls, ctx.expected.sequence, strict=True) if o.call.traced]
+    if (problem := _untrustworthy(probes, ctx)) is not None:
         return failed(f"{problem}; {_WHY}")
     if (escape := ctx.extracted.escapes.get(function)) is not None:
         return failed(escape_message(function, escape))
@@ -43,7 +42,7 @@ def fused_structure(ctx: Context) -> Verdict:
     )
 
 
-def _untrustworthy(probes: list[tuple[Observation, Any]], device: str) -> str | None:
+def _untrustworthy(probes: list[tuple[Observation, Any]], ctx: Context) -> str | None:
     """Why the traced calls cannot show the structure: none, one failed, or the trace is off."""
     if not probes:
         return "no call of rnn_forward_fused was traced"
@@ -53,7 +52,7 @@ def _untrustworthy(probes: list[tuple[Observation, Any]], device: str) -> str | 
             return f"{label}: no trace came back"
         if DISTURBED in obs.trace.counts:
             return f"{label}: the tracer was tampered with during the call"
-        if (reason := credible_trace(obs, expected, device)) is not None:
+        if (reason := credible_trace(obs, expected, ctx.device, ctx.known)) is not None:
             return f"{label}: {reason}"
     return None
 

@@ -1,12 +1,13 @@
-"""Checks of init_hidden and init_weights."""
+"""Checks of functions returning a tensor (zeros of the asked shape) or a tuple of tensors (each
+as the reference draws it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
-from grader import reference
 from grader.checks.common import (
     Context,
     Finding,
@@ -21,6 +22,7 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
+from grader.misconceptions import Replays
 from grader.observations import Observation
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
@@ -38,9 +40,9 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
 
 
-def init_hidden_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
+def tensor_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
     findings = list(_hidden_shape_problems(calls))
     if findings and _rows_fixed(calls):
@@ -68,9 +70,9 @@ def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
             yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
 
 
-def init_hidden_values(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_hidden")
-    if (verdict := unevaluable(calls, "init_hidden") or _not_tensor(calls)) is not None:
+def tensor_zeros(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
         return verdict
     findings = []
     for obs in calls:
@@ -101,9 +103,9 @@ def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
     return tuple(value)
 
 
-def init_weights_shape(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
+def tensors_shape(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
     findings = []
     for obs in calls:
@@ -121,23 +123,26 @@ def init_weights_shape(ctx: Context) -> Verdict:
     return findings_verdict(findings, ok, calls=len(calls))
 
 
-def init_weights_values(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("init_weights")
-    if (verdict := unevaluable(calls, "init_weights") or _not_triple(calls)) is not None:
+def tensors_exact(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
         return verdict
     findings = []
-    for obs, expected in zip(calls, ctx.expected.weights, strict=True):
+    for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
         got = _weights(obs)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
-        elif found := _draws_differ(obs, got, expected):
+        elif found := _draws_differ(obs, got, expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
     return findings_verdict(findings, ok, calls=len(calls))
 
 
 def _draws_differ(
-    obs: Observation, got: tuple[torch.Tensor, ...], expected: tuple[torch.Tensor, ...]
+    obs: Observation,
+    got: tuple[torch.Tensor, ...],
+    expected: tuple[torch.Tensor, ...],
+    known: Replays,
 ) -> Finding | None:
     """Which of the three differ from the seeded draws, and by how much."""
     wrong = []
@@ -152,7 +157,7 @@ def _draws_differ(
     if not wrong:
         return None
     message = f"{obs.call.label}: {', '.join(wrong)} from the seeded draws"
-    return Finding(message=message, mistake=_weights_mistake(obs, got))
+    return Finding(message=message, mistake=_weights_mistake(obs, got, known))
 
 
 def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
@@ -164,10 +169,11 @@ def _same(actual: torch.Tensor, expected: torch.Tensor) -> bool:
     return allclose(actual, expected, atol=1e-6, rtol=0)
 
 
-def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...]) -> str | None:
-    """W_hh drawn before W_xh, established by replaying that order."""
-    inputs, hidden, seed = (int(a) for a in obs.call.args)
-    swapped = reference.init_weights(inputs, hidden, seed, hidden_first=True)
-    if all(_same(a, e) for a, e in zip(got, swapped, strict=True)):
-        return "init-weights-order"
-    return None
+def _weights_mistake(obs: Observation, got: tuple[torch.Tensor, ...], known: Replays) -> str | None:
+    """A known mistake of the draws (such as their order), established by replaying it."""
+    args = tuple(int(a) for a in obs.call.args)
+
+    def same(replayed: Any) -> bool:
+        return all(_same(a, e) for a, e in zip(got, replayed, strict=True))
+
+    return known.replays_call(obs.call.function, args, same)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from grader import reference
 from grader.cases import ForwardCase
 from grader.checks.common import (
     Context,
@@ -24,50 +21,52 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
-from grader.misconceptions import tag
+from grader.misconceptions import Replays, tag
 from grader.observations import ModuleInfo, Observation
-from grader.settings import TOLERANCES, Tolerance
+from grader.settings import Tolerance
+from grader.spec import Module, Spec
 
-_WANTED_CONFIG: dict[str, Any] = {
-    "num_layers": 1,
-    "nonlinearity": "tanh",
-    "batch_first": True,
-    "bidirectional": False,
-}
 _UNTRANSPOSED = "nn-rnn-untransposed"
 _WEIGHTS = ("weight_ih_l0", "weight_hh_l0")
 
 
-def _shapes(inputs: int, hidden: int) -> dict[str, tuple[int, ...]]:
-    return {
-        "weight_ih_l0": (hidden, inputs),
-        "weight_hh_l0": (hidden, hidden),
-        "bias_ih_l0": (hidden,),
-        "bias_hh_l0": (hidden,),
-    }
+def _shapes(module: Module, inputs: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """Each parameter's shape, from the spec's dimension names ("hidden", "4*hidden")."""
+    sizes = {"input": inputs, "hidden": hidden}
+
+    def size(name: str) -> int:
+        factor, _, dim = name.rpartition("*")
+        return int(factor or 1) * sizes[dim]
+
+    return {param: tuple(size(d) for d in dims) for param, dims in module.params.items()}
 
 
 def _not_module(calls: tuple[Observation, ...]) -> Verdict | None:
     return wrong_type(calls, lambda v: isinstance(v, ModuleInfo), "a torch.nn.RNN")
 
 
-def module_check(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
+def module_check(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_module(calls)) is not None:
         return verdict
     ok = (
         "an exact torch.nn.RNN: one layer, tanh, batch_first=True, right parameter shapes,"
         " the weights' dtype"
     )
-    return findings_verdict(module_findings(calls), ok)
+    return findings_verdict(module_findings(calls, _module(ctx)), ok)
 
 
-def module_findings(calls: tuple[Observation, ...]) -> list[Finding]:
+def _module(ctx: Context) -> Module:
+    assert ctx.spec.module is not None, "the module kinds need the spec's module"
+    return ctx.spec.module
+
+
+def module_findings(calls: tuple[Observation, ...], wanted: Module) -> list[Finding]:
     """What is wrong with each returned module (the module check's charges)."""
-    return [f for obs in calls if (f := _module_problem(obs)) is not None]
+    return [f for obs in calls if (f := _module_problem(obs, wanted)) is not None]
 
 
-def _module_problem(obs: Observation) -> Finding | None:
+def _module_problem(obs: Observation, wanted: Module) -> Finding | None:
     if not obs.returned:
         return failure_finding(obs)
     module, label = obs.value, obs.call.label
@@ -78,14 +77,14 @@ def _module_problem(obs: Observation) -> Finding | None:
     case = obs.call.case
     assert case is not None
     return (
-        _config_problem(label, module)
-        or _layout_problem(label, module, case)
+        _config_problem(label, module, wanted)
+        or _layout_problem(label, module, case, wanted)
         or (_dtype_problem(label, module, case))
     )
 
 
-def _config_problem(label: str, module: ModuleInfo) -> Finding | None:
-    for key, wanted in _WANTED_CONFIG.items():
+def _config_problem(label: str, module: ModuleInfo, spec: Module) -> Finding | None:
+    for key, wanted in spec.config.items():
         if key not in module.config:  # deleted or replaced by a non-scalar: not the wanted value
             return Finding(message=f"{label}: the module has no {key} (expected {key}={wanted!r})")
         if module.config[key] != wanted:
@@ -95,9 +94,11 @@ def _config_problem(label: str, module: ModuleInfo) -> Finding | None:
     return None
 
 
-def _layout_problem(label: str, module: ModuleInfo, case: ForwardCase) -> Finding | None:
+def _layout_problem(
+    label: str, module: ModuleInfo, case: ForwardCase, wanted: Module
+) -> Finding | None:
     _, _, inputs, hidden = case.dims
-    for name, shape in _shapes(inputs, hidden).items():
+    for name, shape in _shapes(wanted, inputs, hidden).items():
         param = module.params.get(name)
         if param is None:
             message = f"{label}: parameter {name} is missing (bias=True is needed for b_h)"
@@ -125,15 +126,16 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def parity_check(ctx: Context) -> Verdict:
-    calls = ctx.observations.of("to_nn_rnn")
-    if (verdict := unevaluable(calls, "to_nn_rnn") or _not_module(calls)) is not None:
+def parity_check(ctx: Context, function: str) -> Verdict:
+    calls = ctx.observations.of(function)
+    if (verdict := unevaluable(calls, function) or _not_module(calls)) is not None:
         return verdict
-    charged = {f.mistake for f in module_findings(calls)}  # undone here: they cost once
+    charged = {f.mistake for f in module_findings(calls, _module(ctx))}  # undone: cost once
     findings = [
         f
         for obs in calls
-        if (f := _parity_problem(obs, ctx.expected.forward[obs.call.index], charged)) is not None
+        if (f := _parity_problem(obs, ctx.expected.sequence[obs.call.index], charged, ctx))
+        is not None
     ]
     matched = len(calls) - len(findings)
     summary = (
@@ -147,7 +149,7 @@ def parity_check(ctx: Context) -> Verdict:
 
 
 def _parity_problem(
-    obs: Observation, expected: torch.Tensor, charged: set[str | None]
+    obs: Observation, expected: torch.Tensor, charged: set[str | None], ctx: Context
 ) -> Finding | None:
     """Why this case's rebuilt nn.RNN misses the reference, and the mistake that explains it."""
     case, label = obs.call.case, obs.call.label
@@ -159,23 +161,24 @@ def _parity_problem(
     module = obs.value
     if not isinstance(module, ModuleInfo):
         return Finding(message=f"{label}: returned {type_name(module)}, not a module")
-    candidates = _parameters(label, module, case, undo=_UNTRANSPOSED in charged)
+    shapes = _shapes(_module(ctx), *case.dims[2:])
+    candidates = _parameters(label, module, shapes, undo=_UNTRANSPOSED in charged)
     if isinstance(candidates, Finding):
         return candidates
-    tol = _tolerance(module, case)
-    outputs = [reference.nn_rnn_forward(p, case.x, case.h0) for p in candidates]
+    tol = _tolerance(module, case, ctx.spec)
+    outputs = [ctx.known.module_output(p, case.x, case.h0) for p in candidates]
     if any(allclose(out, expected, rtol=tol.rtol, atol=tol.atol) for out in outputs):
         return None
-    return _divergence(label, outputs[0], expected, _value_mistake(candidates[0], case, tol))
+    mistake = _value_mistake(candidates[0], case, expected, tol, ctx.known)
+    return _divergence(label, outputs[0], expected, mistake)
 
 
 def _parameters(
-    label: str, module: ModuleInfo, case: ForwardCase, *, undo: bool
+    label: str, module: ModuleInfo, shapes: dict[str, tuple[int, ...]], *, undo: bool
 ) -> list[dict[str, torch.Tensor]] | Finding:
     """The parameters to rebuild from: as returned, and with a charged transposition undone."""
-    _, _, inputs, hidden = case.dims
     params: dict[str, torch.Tensor] = {}
-    for name, shape in _shapes(inputs, hidden).items():
+    for name, shape in shapes.items():
         param = module.params.get(name, torch.zeros(shape) if name.startswith("bias") else None)
         if param is not None and undo and tuple(param.shape) == shape[::-1] != shape:
             param = param.T  # the module check charged this layout already
@@ -191,10 +194,10 @@ def _parameters(
     return [params, {**params, **{n: t for n, t in undone.items() if t.shape == params[n].shape}}]
 
 
-def _tolerance(module: ModuleInfo, case: ForwardCase) -> Tolerance:
+def _tolerance(module: ModuleInfo, case: ForwardCase, spec: Spec) -> Tolerance:
     """The looser of the case's tolerance and that of the dtype the module's parameters have."""
     names = {case.dtype, *(_dtype_name(p.dtype) for p in module.params.values())}
-    known = [TOLERANCES[n] for n in names if n in TOLERANCES]
+    known = [spec.tolerances[n] for n in names if n in spec.tolerances]
     return max(known, key=lambda tol: tol.rtol)
 
 
@@ -212,10 +215,13 @@ def _divergence(
 
 
 def _value_mistake(
-    params: dict[str, torch.Tensor], case: ForwardCase, tol: Tolerance
+    params: dict[str, torch.Tensor],
+    case: ForwardCase,
+    expected: torch.Tensor,
+    tol: Tolerance,
+    known: Replays,
 ) -> str | None:
     """Replays the returned parameters with one known slip undone."""
-    expected = reference.forward(case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
     transposed = {name: params[name].T for name in _WEIGHTS}
     undone = {
         "nn-rnn-bias-hh": {**params, "bias_hh_l0": torch.zeros_like(params["bias_hh_l0"])},
@@ -224,7 +230,7 @@ def _value_mistake(
     for name, fixed in undone.items():
         if any(fixed[k].shape != params[k].shape for k in params):
             continue
-        output = reference.nn_rnn_forward(fixed, case.x, case.h0)
+        output = known.module_output(fixed, case.x, case.h0)
         if allclose(output, expected, rtol=tol.rtol, atol=tol.atol):
             return name
     return None

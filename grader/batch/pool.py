@@ -1,6 +1,6 @@
 """Warm worker processes fed by the batch's main process, one job in flight per worker.
 
-Each worker (`grader/worker.py`) is a separate interpreter in its own session, so a Ctrl-C at the
+Each worker (`worker.py`) is a separate interpreter in its own session, so a Ctrl-C at the
 terminal reaches only the main process, and killing a worker's process group also takes down its
 zygote; every worker, zygote and child is also set to die with its parent (PR_SET_PDEATHSIG). A
 worker that dies or goes silent costs only the submission it held: that submission is tried once
@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.batch.worker import SANDBOX_ENV
 from grader.errors import InternalError, UsageError
 from grader.sandbox import frames
 from grader.sandbox import limits as sandbox_limits
 from grader.sandbox.client import scrubbed_env
-from grader.worker import SANDBOX_ENV
 
-_ROOT = str(Path(__file__).resolve().parents[1])
+_ROOT = str(Path(__file__).resolve().parents[2])
 # Found through the package's own folder: workers get a scrubbed environment, no PYTHONPATH.
 WORKER_COMMAND: tuple[str, ...] = (
     sys.executable,
     "-c",
-    "import sys; sys.path.insert(0, sys.argv[1]); from grader.worker import main; main()",
+    "import sys; sys.path.insert(0, sys.argv[1]); from grader.batch.worker import main; main()",
     _ROOT,
 )
 FRAME_LIMIT = 1 << 30  # results hold capped output and details; far below this

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from grader.discover import Found, Listing, Reader, SourceProblem, escape_name
+from grader.batch.discover import Found, Listing, Reader, SourceProblem, escape_name
 
 ASSIGNMENT_STEM = "rnn_forward"  # the notebook's name in assignment/
 MAX_YAML_BYTES = 8 * 1024 * 1024  # submission_metadata.yml is read up to this size

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from grader.archive import Archive, Entry
+from grader.batch.archive import Archive, Entry
 from grader.settings import MAX_NESTED_ZIP_BYTES, MAX_NOTEBOOK_BYTES
 
 METADATA_NAME = "submission_metadata.yml"  # Gradescope's export index

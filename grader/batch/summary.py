@@ -11,10 +11,10 @@ import re
 import statistics
 from typing import Any
 
+from grader.batch.gradebook import Row
+from grader.batch.students import Roster
 from grader.catalog import CATALOG
-from grader.gradebook import Row
 from grader.report.inert import inert, md_code
-from grader.students import Roster
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
 TOP_FAILURES = 10  # most common failure messages listed

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.discover import Listing, Origin, Reader, SourceProblem, list_source
+from grader.batch.discover import Listing, Origin, Reader, SourceProblem, list_source
+from grader.batch.exports import Exports, write_exports, write_student_reports
+from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Key
+from grader.batch.pool import WORKER_COMMAND, Finished, Identity, Pool
+from grader.batch.students import Roster, Submission, roster
 from grader.errors import UsageError
-from grader.exports import Exports, write_exports, write_student_reports
-from grader.gradebook import GRADEBOOK_NAME, Gradebook, Key
-from grader.pool import WORKER_COMMAND, Finished, Identity, Pool
 from grader.results import GradeResult, result_from_dict
 from grader.settings import (
     BATCH_WORKER_SLACK_SECONDS,
@@ -28,7 +29,6 @@ from grader.settings import (
     Limits,
     default_workers,
 )
-from grader.students import Roster, Submission, roster
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +42,7 @@ class BatchOptions:
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
     limits: Limits = DEFAULT_LIMITS  # sandbox limits per submission
     worker_command: tuple[str, ...] = WORKER_COMMAND  # how to start a worker (tests fake it)
+    assignment: str = ""  # which assignment grades the class ("": the only one)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +171,7 @@ class _Run:
         config = {
             "device": self.options.device,
             "seed": self.options.grading_seed,
+            "assignment": self.options.assignment,
             "limits": self.options.limits.__dict__,
         }
         silence = self.options.limits.submission_seconds + BATCH_WORKER_SLACK_SECONDS

@@ -1,9 +1,10 @@
 """A batch worker: one process owning one Grader and its own sandbox, fed jobs by `batch`.
 
-Run as `python -m grader.worker`. It speaks length-prefixed JSON frames (`sandbox/frames.py`) on
-stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then one `result` frame per
-job. It never touches the gradebook or any file: the batch's main process does that. Its zygote is
-forked right after `import torch`, before the config (and the grading seed) is read.
+Run by the pool (`grader.batch.worker.main`). It speaks length-prefixed JSON frames
+(`sandbox/frames.py`) on stdin/stdout: a config frame, then jobs; it answers a `ready` frame, then
+one `result` frame per job. It never touches the gradebook or any file: the batch's main process
+does that. Its zygote is forked right after `import torch`, before the config (and the grading
+seed) is read.
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ def _grader(config: dict[str, Any], early: Sandbox | None) -> Grader:
     from grader.grading import GradeOptions, Grader, resolve_device
 
     options = GradeOptions(
-        device=resolve_device(device), grading_seed=int(config["seed"]), limits=limits
+        device=resolve_device(device),
+        grading_seed=int(config["seed"]),
+        limits=limits,
+        assignment=str(config.get("assignment", "")),
     )
     return Grader(options, sandbox or Sandbox(device=options.device, limits=options.limits))
 
@@ -126,7 +130,7 @@ def _answer(grader: Grader, job: dict[str, Any]) -> dict[str, Any]:
             result = _grade(grader, data, name)
     except Exception as exc:  # a grader bug costs this submission, not the worker
         return {"type": "error", "id": job["id"], "error": f"{type(exc).__name__}: {exc}"}
-    from grader.exports import render_all
+    from grader.batch.exports import render_all
 
     reports = render_all(result, data) if job.get("render") else {}
     return {"type": "result", "id": job["id"], "result": result.to_dict(), "reports": reports}
@@ -150,7 +154,9 @@ def unreadable(grader: Grader, name: str, reason: str) -> GradeResult:
     from grader.scoring import ungradable
 
     empty = grader.grade_bytes(b"", name=name)
-    return dataclasses.replace(empty, ungradable=reason, checks=ungradable(f"ungradable: {reason}"))
+    return dataclasses.replace(
+        empty, ungradable=reason, checks=ungradable(f"ungradable: {reason}", grader.assignment.spec)
+    )
 
 
 if __name__ == "__main__":

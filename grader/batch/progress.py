@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from grader.settings import BATCH_PROGRESS_SECONDS
 
 if TYPE_CHECKING:
-    from grader.batch import BatchSummary, Progress
+    from grader.batch.run import BatchSummary, Progress
 
 BAR_WIDTH = 30
 REDRAW_SECONDS = 0.1  # a terminal bar is redrawn at most this often

@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import charts
+from grader.batch import charts
+from grader.batch.gradebook import Gradebook, Row
+from grader.batch.students import Roster
+from grader.batch.summary import summarize, to_markdown
 from grader.catalog import CATALOG
-from grader.gradebook import Gradebook, Row
 from grader.report import NOTEBOOK_RENDERERS, RENDERERS, SUFFIXES, render
 from grader.results import GradeResult, result_from_dict
-from grader.students import Roster
-from grader.summary import summarize, to_markdown
 
 GRADES_CSV = "grades.csv"
 CANVAS_CSV = "canvas.csv"

@@ -1,0 +1,119 @@
+"""An assignment folder -> its spec (and, run trusted, its reference solution).
+
+The spec file is loaded by path under a private module name; its folder is never put on
+`sys.path`, because every child's sandbox may read what `sys.path` lists.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import NotebookError, UsageError
+from grader.extract import extract, load_notebook
+from grader.spec import Spec
+
+SPEC_FILE = "spec.py"
+SOLUTION_FILE = "solution.ipynb"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"  # the instructors' folders
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assignment:
+    """One assignment, ready to grade with: what it declares and its trusted reference."""
+
+    folder: Path  # solutions/NAME/
+    spec: Spec  # what it declares
+    reference: Mapping[str, Callable[..., Any]]  # the solution's functions, by name
+
+
+def load_assignment(folder: Path) -> Assignment:
+    """Spec and reference of an assignment folder; run in the grader's own process only, after
+    any zygote is forked (the reference is the answer: no child may inherit it)."""
+    spec = load_spec(folder)
+    from grader.checks import KINDS  # the engine's kinds: a spec may only use those
+
+    kinds = {c.id: (c.kind, spec.function(c.function).returns) for c in spec.checks}
+    if unknown := sorted(i for i, kind in kinds.items() if kind not in KINDS):
+        raise UsageError(f"{folder}: no kind of check the engine has for {', '.join(unknown)}")
+    return Assignment(folder=folder, spec=spec, reference=load_reference(folder, spec))
+
+
+def find_assignment(name: str = "", root: Path | None = None) -> Path:
+    """The folder of assignment `name` (a folder under `root`, or a path to an assignment folder);
+    without a name, the only one there is. UsageError, listing the choices, otherwise."""
+    root = SOLUTIONS if root is None else root
+    names = assignment_names(root)
+    if name in names:
+        return root / name
+    if name and (Path(name) / SPEC_FILE).is_file() and (Path(name) / SOLUTION_FILE).is_file():
+        return Path(name)
+    listed = ", ".join(names) or "none"
+    if name:
+        raise UsageError(f"no assignment {name!r}; there are: {listed}")
+    if len(names) != 1:
+        raise UsageError(f"say which assignment with --assignment NAME; there are: {listed}")
+    return root / names[0]
+
+
+def declared_assignment(data: bytes, root: Path | None = None) -> str:
+    """The assignment a notebook's metadata names (`rnn_grader.assignment`), if it exists here."""
+    try:
+        metadata = json.loads(data).get("metadata", {})
+        name = metadata.get("rnn_grader", {}).get("assignment", "")
+    except (ValueError, AttributeError, RecursionError):
+        return ""  # not a notebook: grading says why
+    return name if isinstance(name, str) and name in assignment_names(root) else ""
+
+
+def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
+    """The solution notebook's functions, extracted as a student's are, then run trusted here."""
+    path = folder / SOLUTION_FILE
+    try:
+        notebook = load_notebook(path.read_bytes())
+    except (OSError, NotebookError) as exc:
+        raise UsageError(f"cannot read the solution {path}: {exc}") from exc
+    extracted = extract(notebook, spec.function_names)
+    if extracted.missing:
+        raise UsageError(f"the solution {path} lacks {', '.join(sorted(extracted.missing))}")
+    namespace: dict[str, Any] = {"__name__": f"_grader_solution_{folder.name}",
+                                 "__builtins__": builtins}  # fmt: skip
+    for chunk in extracted.chunks:
+        code = compile(chunk.source, f"<{path} code cell {chunk.cell}>", "exec")
+        exec(code, namespace)  # trusted: the instructor's own solution
+    return {name: namespace[name] for name in spec.function_names}
+
+
+def assignment_names(root: Path | None = None) -> tuple[str, ...]:
+    """The assignments under `root` (default solutions/): folders with a spec and a solution."""
+    root = SOLUTIONS if root is None else root
+    if not root.is_dir():
+        return ()
+    folders = (p for p in root.iterdir() if (p / SPEC_FILE).is_file())
+    return tuple(sorted(p.name for p in folders if (p / SOLUTION_FILE).is_file()))
+
+
+def load_spec(folder: Path) -> Spec:
+    """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path."""
+    path = folder / SPEC_FILE
+    name = f"_grader_assignment_{folder.name}"  # private: never an importable name
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None or not path.is_file():
+        raise UsageError(f"no assignment spec at {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    try:
+        loader_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    spec = getattr(module, "SPEC", None)
+    if not isinstance(spec, Spec):
+        raise UsageError(f"{path} binds no SPEC (a grader.spec.Spec)")
+    return spec

@@ -1,0 +1,132 @@
+"""Assignment specs: the RNN's spec declares exactly today's catalog, hints and signatures."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import misconceptions
+from grader.assign import write_assignment
+from grader.catalog import CATALOG, FUNCTIONS
+from grader.errors import UsageError
+from grader.load import SOLUTIONS, assignment_names, load_assignment, load_spec
+from grader.spec import Check, Function, Replay
+
+RNN = SOLUTIONS / "rnn_forward"
+
+
+def test_rnn_spec_declares_todays_catalog_ids_points_and_titles() -> None:
+    spec = load_spec(RNN)
+    declared = [(c.id, c.points, c.title) for c in spec.checks]
+    assert declared == [(c.id, c.points, c.title) for c in CATALOG]
+    assert spec.max_score == 100
+
+
+def test_rnn_spec_declares_the_five_functions_and_their_arguments() -> None:
+    spec = load_spec(RNN)
+    assert spec.function_names == FUNCTIONS
+    assert {f.name: f.args for f in spec.functions} == {
+        "init_hidden": ("batch_size", "hidden_size"),
+        "init_weights": ("input_size", "hidden_size", "seed"),
+        "rnn_forward": ("x", "h0", "W_xh", "W_hh", "b_h"),
+        "rnn_forward_fused": ("x", "h0", "W_xh", "W_hh", "b_h"),
+        "to_nn_rnn": ("W_xh", "W_hh", "b_h"),
+    }  # round 1's grader.plan.ARG_NAMES
+
+
+# The mistake ids of round 1: reports and analytics key on them (hint texts: tools/dump_canonical).
+ROUND_1_MISTAKES = {
+    "whh-transposed", "bias-missing", "relu", "sigmoid", "no-activation", "pre-activation",
+    "h0-ignored", "output-includes-h0", "output-shifted", "last-step-dropped",
+    "time-first-output", "batch-of-one-only", "concat-order-swapped", "fused-weights-swapped",
+    "hard-coded-length", "overwrites-argument", "ignores-input-dtype", "builtin-rnn",
+    "fused-two-products", "init-weights-order", "nn-linear-layout", "init-hidden-fixed-rows",
+    "nn-rnn-untransposed", "nn-rnn-bias-hh", "nn-rnn-not-batch-first", "nn-rnn-default-dtype",
+    "copy-into-parameter-with-grad",
+}  # fmt: skip
+
+
+def test_rnn_spec_declares_the_round_1_mistakes_once_each() -> None:
+    ids = [m.id for m in load_spec(RNN).mistakes]
+    assert sorted(ids) == sorted(ROUND_1_MISTAKES)
+
+
+def test_rnn_spec_recognises_exceptions_as_todays_known_errors() -> None:
+    spec = load_spec(RNN)
+    raising = {m.id: m.raises for m in spec.mistakes if m.raises}
+    today = {k.name: f"{k.exception}: {k.starts}" for k in misconceptions.KNOWN_ERRORS}
+    assert raising == today
+
+
+def test_rnn_spec_is_under_150_lines() -> None:
+    assert len((RNN / "spec.py").read_text().splitlines()) < 150
+
+
+def test_loading_a_spec_never_puts_its_folder_on_sys_path() -> None:
+    before = list(sys.path)
+    load_spec(RNN)
+    assert sys.path == before
+    assert not any(Path(p).resolve() == RNN.resolve() for p in sys.path if p)
+
+
+def test_the_rnn_is_an_assignment_folder() -> None:
+    assert "rnn_forward" in assignment_names()
+
+
+def test_a_check_of_an_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown kind"):
+        Check(id="f.x", points=1, title="t", kind="vibes", function="f")
+
+
+def test_a_replay_must_say_exactly_one_way_to_replay() -> None:
+    with pytest.raises(ValueError, match="one"):
+        Replay()
+    with pytest.raises(ValueError, match="unknown output change"):
+        Replay(output="reverse")
+
+
+def test_a_function_of_an_unknown_return_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown return kind"):
+        Function(name="f", args=(), returns="vibes")
+
+
+def test_an_assignment_whose_check_the_engine_cannot_evaluate_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(RNN / "solution.ipynb", folder / "solution.ipynb")
+    (folder / "spec.py").write_text(
+        "import dataclasses\n"
+        "from grader.load import SOLUTIONS, load_spec\n"
+        "RNN = load_spec(SOLUTIONS / 'rnn_forward')\n"
+        "odd = dataclasses.replace(RNN.checks[0], kind='structure')\n"
+        "SPEC = dataclasses.replace(RNN, checks=(odd, *RNN.checks[1:]))\n"
+    )
+    with pytest.raises(UsageError, match=r"init_hidden\.shape"):
+        load_assignment(folder)
+
+
+def test_the_rnn_spec_forbids_round_1s_built_in_recurrent_ops() -> None:
+    assert load_spec(RNN).builtins == {
+        "rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "lstm_cell",
+        "gru_cell",
+    }  # fmt: skip
+
+
+def test_assign_names_the_student_notebook_as_the_spec_beside_the_solution(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    shutil.copy(RNN / "solution.ipynb", folder / "solution.ipynb")
+    (folder / "spec.py").write_text(
+        "import dataclasses\n"
+        "from grader.load import SOLUTIONS, load_spec\n"
+        "SPEC = dataclasses.replace(load_spec(SOLUTIONS / 'rnn_forward'), notebook='other.ipynb')\n"
+    )
+    written = write_assignment(folder / "solution.ipynb", tmp_path / "out")
+    assert written == tmp_path / "out" / "other.ipynb" and written.is_file()
+    loose = shutil.copy(RNN / "solution.ipynb", tmp_path / "mine_solution.ipynb")
+    assert write_assignment(Path(loose), tmp_path / "out2") == tmp_path / "out2" / "mine.ipynb"
