@@ -151,5 +151,6 @@ def test_assign_refuses_a_solution_whose_self_check_is_not_full_marks(tmp_path: 
 
 def test_assign_no_execute_skips_the_kernel(tmp_path: Path) -> None:
     path = _solution_with(tmp_path, "print(x)", "print(x); 1 / 0")
-    assert cli.main(["assign", str(path), "--out", str(tmp_path), "--no-execute"]) == 0
-    assert (tmp_path / ASSIGNMENT_FILENAME).is_file()
+    out = tmp_path / "student.ipynb"
+    assert cli.main(["assign", str(path), "--out", str(out), "--no-execute"]) == 0
+    assert out.is_file()
