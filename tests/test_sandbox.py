@@ -233,3 +233,13 @@ def test_work_folders_of_killed_fork_servers_are_removed(tmp_path: Path) -> None
         (folder / "job-1").mkdir(parents=True)
     _remove_orphans(str(tmp_path))
     assert not orphan.exists() and alive.exists() and unrelated.exists()
+
+
+def test_starting_a_sandbox_imports_no_torch_in_the_grader() -> None:
+    # The zygote imports torch while the grader does: importing it before the start serialises them.
+    import subprocess
+    import sys
+
+    probe = "import sys, grader.sandbox.client as c; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -13,14 +13,16 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.errors import SandboxError
 from grader.sandbox import frames
 from grader.sandbox import limits as sandbox_limits
 from grader.sandbox.runner import ChildEnds, Submission
-from grader.sandbox.wire import CallBytes, call_bytes
 from grader.settings import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # torch: imported by the grader only after the zygote is started
+    from grader.sandbox.wire import CallBytes
 
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[2]); from grader.sandbox.zygote import main; main()"
@@ -180,6 +182,8 @@ class Sandbox:
             return known[1]
         if len(self._encoded) > MAX_KNOWN_CALLS:
             self._encoded.clear()
+        from grader.sandbox.wire import call_bytes
+
         encoded = call_bytes(call.function, call.args, call.trace)
         self._encoded[id(call)] = (call, encoded)  # holding the Call keeps its id from reuse
         return encoded

@@ -14,11 +14,13 @@ import select
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from grader.sandbox import frames
-from grader.sandbox.wire import CallBytes
 from grader.settings import Limits
+
+if TYPE_CHECKING:  # the grader side must not import torch before the zygote is started
+    from grader.sandbox.wire import CallBytes
 
 _POLL_SECONDS = 0.05  # how often a running child's progress is read, for the per-call deadline
 
