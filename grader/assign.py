@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from grader.errors import UsageError
-from grader.load import SPEC_FILE, load_spec
+from grader.load import SPEC_FILE, find_assignment, load_spec
 
 __all__ = [
     "ASSIGNMENT_FILENAME",
@@ -105,13 +105,16 @@ def write_assignment(
 
 def output_path(out: Path, solution_path: Path) -> Path:
     """The file `write_assignment` writes for `--out out`: in a folder, the student notebook the
-    assignment's spec names (`solutions/NAME/spec.py`), else the solution's name without
-    `_solution`."""
+    assignment's spec names (the spec beside the solution, else the only assignment's), or for a
+    loose `NAME_solution.ipynb`, `NAME.ipynb`."""
     if out.suffix.lower() == ".ipynb":
         return out
-    if (solution_path.parent / SPEC_FILE).is_file():
-        return out / load_spec(solution_path.parent).notebook
-    return out / (solution_path.stem.removesuffix("_solution") + ".ipynb")
+    folder = solution_path.parent
+    if not (folder / SPEC_FILE).is_file():
+        if solution_path.stem.endswith("_solution"):
+            return out / (solution_path.stem.removesuffix("_solution") + ".ipynb")
+        folder = find_assignment()  # UsageError listing them when there are several
+    return out / load_spec(folder).notebook
 
 
 def _source(cell: nbformat.NotebookNode) -> str:
