@@ -206,7 +206,8 @@ def _divergence(
 ) -> Finding:
     error = torch.nan_to_num((output - expected).abs(), nan=float("inf"))
     flat = int(error.argmax())
-    _, step, unit = torch.unravel_index(torch.tensor(flat), error.shape)
+    # divmod, not torch.unravel_index: that one imports sympy (half a second, once per process)
+    step, unit = divmod(flat % (error.shape[1] * error.shape[2]), error.shape[2])
     message = (
         f"{label}: outputs differ by up to {float(error.flatten()[flat]):.3g}"
         f" (worst at step {int(step) + 1}, unit {int(unit)})"
