@@ -148,6 +148,9 @@ def _batch_parser(commands: _Commands) -> None:
     batch.add_argument("--regrade", action="store_true", help="grade again what is graded")
     batch.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     batch.add_argument("--seed-file", type=Path, help=f"secret seed (else ${SEED_VARIABLE})")
+    batch.add_argument("--reports", metavar="FORMATS", help="report formats written for each"
+                       " student, comma-separated (default: all: text,json,gradescope,junit,"
+                       "markdown,html,notebook,notebook-html)")  # fmt: skip
     batch.add_argument("--assignment", default="", help="which assignment (default: the only one)")
 
 
@@ -231,13 +234,27 @@ def _batch(args: argparse.Namespace) -> int:
     find_assignment(args.assignment)  # a usage error before any worker starts
     options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
                            device=args.device, grading_seed=_seed(args, public=False),
-                           assignment=args.assignment)  # fmt: skip
+                           assignment=args.assignment, reports=_reports(args.reports))  # fmt: skip
     printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
     summary = run_batch(args.source, options, printer.update)
     print(final_line(summary, str(args.out)), file=sys.stderr)
     if summary.interrupted or summary.failed:
         return ExitCode.INTERNAL
     return ExitCode.PASSED
+
+
+def _reports(text: str | None) -> tuple[str, ...] | None:
+    """--reports: formats a report file is written in, checked; None for all of them."""
+    if text is None:
+        return None
+    from grader.report import SUFFIXES
+
+    chosen = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in SUFFIXES]
+    if unknown or not chosen:
+        known = ", ".join(SUFFIXES)
+        raise UsageError(f"--reports takes formats among {known} (got {text!r})")
+    return chosen
 
 
 def _grade(args: argparse.Namespace) -> int:

@@ -68,3 +68,11 @@ def test_batch_refuses_files_as_large_as_single_grading_does() -> None:
     from grader.grading import MAX_NOTEBOOK_BYTES
 
     assert settings.MAX_NOTEBOOK_BYTES == MAX_NOTEBOOK_BYTES
+
+
+def test_reports_must_name_known_formats(tmp_path: Path) -> None:
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "a.ipynb").write_text("{}")
+    out = tmp_path / "out"
+    assert main(["batch", str(tmp_path / "class"), "--out", str(out), "--reports", "pdf"]) == 4
+    assert not out.exists()

@@ -174,3 +174,15 @@ def test_an_older_notebook_without_cell_ids_stays_valid(buggy: tuple[GradeResult
         cell.pop("id", None)
     out = nbformat.reads(render(result, "notebook", json.dumps(raw).encode()), as_version=4)
     nbformat.validate(out)
+
+
+@pytest.mark.slow
+def test_batch_writes_only_the_report_formats_asked_for(tmp_path: Path) -> None:
+    for student in ("ada", "bob"):  # one folder alone would be read as a wrapper
+        (tmp_path / "class" / student).mkdir(parents=True)
+        (tmp_path / "class" / student / "rnn_forward.ipynb").write_bytes(BUGGY.read_bytes())
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "class"), "--out", str(out), "--workers", "1"]
+    assert cli.main([*args, "--reports", "json,notebook"]) == 0
+    written = sorted(p.name for p in (out / "reports" / "ada").iterdir())
+    assert written == ["report.feedback.ipynb", "report.json"]

@@ -58,14 +58,15 @@ def write_exports(
     *,
     roster: Roster | None = None,
     canvas_assignment: str = CANVAS_ASSIGNMENT,
+    formats: tuple[str, ...] | None = None,
 ) -> Exports:
-    """Every export from the gradebook's current rows."""
+    """Every export from the gradebook's current rows; student reports in `formats` (None: all)."""
     layouts = {s.student: s.layout for s in roster.submissions} if roster is not None else {}
     with _locked(out / LOCK):
         rows = book.current()
         _atomic_write(out / GRADES_CSV, grades_csv(rows))
         _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_assignment))
-        written = _write_reports(book, rows, out)
+        written = _write_reports(book, rows, out, formats)
         summary = summarize(rows, roster)
         _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
         _atomic_write(out / SUMMARY_MD, to_markdown(summary))
@@ -141,12 +142,16 @@ def report_folder(student: str) -> str:
     return f"{safe}-{digest[:8]}"
 
 
-def render_all(result: GradeResult, notebook: bytes | None = None) -> dict[str, str]:
-    """The result in every report format, and in the notebook formats when the submitted
-    `notebook`'s bytes are given; a writer that fails says so in its file instead."""
-    texts = {}
+def render_all(
+    result: GradeResult, notebook: bytes | None = None, formats: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """The result in each of `formats` (None: every format; the notebook formats only when the
+    submitted `notebook`'s bytes are given); a writer that fails says so in its file instead."""
     shown = [fmt for fmt in NOTEBOOK_RENDERERS if fmt in SUFFIXES] if notebook is not None else []
+    texts = {}
     for fmt in [*(fmt for fmt in RENDERERS if fmt in SUFFIXES), *shown]:
+        if formats is not None and fmt not in formats:
+            continue
         try:
             texts[fmt] = render(result, fmt, notebook or b"")
         except Exception as exc:  # one writer's bug must not cost the student the others
@@ -163,14 +168,16 @@ def write_student_reports(out: Path, student: str, texts: dict[str, str]) -> Non
             _atomic_write(folder / f"{REPORT_STEM}{SUFFIXES[fmt]}", text)
 
 
-def _write_reports(book: Gradebook, rows: list[Row], out: Path) -> int:
+def _write_reports(
+    book: Gradebook, rows: list[Row], out: Path, formats: tuple[str, ...] | None = None
+) -> int:
     """Reports the workers did not write (resumed or re-pointed students, another grader)."""
     written = 0
     for row in rows:
         if row.reports_written and (out / REPORTS / report_folder(row.student)).is_dir():
             continue
         result = result_from_dict(book.result_json(row.submission_id))
-        write_student_reports(out, row.student, render_all(result))
+        write_student_reports(out, row.student, render_all(result, formats=formats))
         book.mark_reports_written(row.student, row.submission_id)
         written += 1
     return written

@@ -43,6 +43,7 @@ class BatchOptions:
     limits: Limits = DEFAULT_LIMITS  # sandbox limits per submission
     worker_command: tuple[str, ...] = WORKER_COMMAND  # how to start a worker (tests fake it)
     assignment: str = ""  # which assignment grades the class ("": the only one)
+    reports: tuple[str, ...] | None = None  # report formats written per student (None: all)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +135,7 @@ def _grade_class(
     exports = None
     if not run.interrupted:
         _report(progress, run, "exporting")
-        exports = write_exports(book, options.out, roster=class_roster)
+        exports = write_exports(book, options.out, roster=class_roster, formats=options.reports)
     _report(progress, run, "done")
     return _summary(class_roster, run, exports, time.monotonic() - began)
 
@@ -215,7 +216,9 @@ class _Run:
     def _payload(self, job_id: int) -> dict[str, Any]:
         """A worker's job: the bytes (read again, not kept in memory) or why there are none."""
         planned = self.todo[job_id]
-        job = {"type": "job", "name": planned.submission.found.label, "render": True}
+        reports = self.options.reports
+        job = {"type": "job", "name": planned.submission.found.label, "render": True,
+               "formats": None if reports is None else list(reports)}  # fmt: skip
         reason = planned.unreadable
         if not reason:
             try:

@@ -132,7 +132,9 @@ def _answer(grader: Grader, job: dict[str, Any]) -> dict[str, Any]:
         return {"type": "error", "id": job["id"], "error": f"{type(exc).__name__}: {exc}"}
     from grader.batch.exports import render_all
 
-    reports = render_all(result, data) if job.get("render") else {}
+    formats = job.get("formats")
+    chosen = None if formats is None else tuple(str(f) for f in formats)
+    reports = render_all(result, data, chosen) if job.get("render") else {}
     return {"type": "result", "id": job["id"], "result": result.to_dict(), "reports": reports}
 
 
