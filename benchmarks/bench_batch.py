@@ -1,6 +1,6 @@
 """Batch throughput vs the fork floor, in one run.
 
-    python benchmarks/bench_batch.py [--workers N] [--sizes 100 500 2000]
+    python benchmarks/bench_batch.py [--workers N] [--sizes 100 500 2000] [--reports json]
 
 (a) the floor: N warm processes with torch imported, each forking children that run one tiny RNN
     forward and send the output back; no sandbox, no grading.
@@ -131,7 +131,9 @@ def _kib(pid: int, name: str, field: str) -> int:
     return 0
 
 
-def measure_batch(size: int, workers: int, scratch: Path) -> dict[str, float]:
+def measure_batch(
+    size: int, workers: int, scratch: Path, reports: str | None = None
+) -> dict[str, float]:
     """(b) and (c) for one class size."""
     from fixtures.batch_class import distinct_class, write_stems
 
@@ -147,6 +149,7 @@ def measure_batch(size: int, workers: int, scratch: Path) -> dict[str, float]:
         str(out),
         "--workers",
         str(workers),
+        *(["--reports", reports] if reports else []),
     ]
     began = time.perf_counter()
     proc = subprocess.Popen(
@@ -176,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--reports", help="batch --reports (default: every format)")
     parser.add_argument("--floor-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_worker is not None:
@@ -189,7 +193,7 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch:
         for size in args.sizes:
-            run = measure_batch(size, args.workers, Path(scratch))
+            run = measure_batch(size, args.workers, Path(scratch), args.reports)
             runs.append(run)
             print(
                 f"(b) batch of {size:5d}: {run['wall']:7.1f} s wall, "
