@@ -166,16 +166,19 @@ def names_in(statement: Statement) -> Named:
 def _escape_of(node: ast.AST, fixed: set[int]) -> str | None:
     """The escape one node names, if any (walked parents first, so a call precedes its name)."""
     if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "modules":
+            fixed.add(id(node.func))  # `net.modules()`: a method; `sys.modules` is never called
         return _lookup_escape(node, fixed)
     if isinstance(node, ast.Name):
         if node.id in _LOOKUPS and id(node) not in fixed:
             return f"{node.id} passed around as a value"
         return node.id if node.id in _AS_NAME else None
     if isinstance(node, ast.Attribute):
-        if node.attr in _AS_ATTRIBUTE:
-            return node.attr
-        named = _tail(node.value)
-        return f"{named}.{node.attr}" if named == "sys" and node.attr in _SYS_ESCAPES else None
+        if node.attr in _AS_ATTRIBUTE or node.attr in _LOOKUPS:
+            return node.attr  # `builtins.getattr` reached as an attribute is getattr all the same
+        if node.attr in _SYS_ESCAPES and id(node) not in fixed:
+            return f"{_tail(node.value) or '...'}.{node.attr}"  # sys under any name or path
+        return None
     if isinstance(node, ast.Import | ast.ImportFrom):
         return _import_escape(node)
     if isinstance(node, ast.MatchClass):
@@ -190,13 +193,10 @@ def _lookup_escape(call: ast.Call, fixed: set[int]) -> str | None:
     func = call.func
     if not isinstance(func, ast.Name) or func.id not in _LOOKUPS or len(call.args) < 2:
         return None
-    target, name = call.args[0], call.args[1]
+    name = call.args[1]
     if isinstance(name, ast.Constant) and isinstance(name.value, str):
         fixed.add(id(func))
         return name.value if name.value in _AS_ATTRIBUTE else None
-    if isinstance(target, ast.Name) and target.id == "self":
-        fixed.add(id(func))  # an object's own attributes by name: how classes configure
-        return None
     return f"{func.id} with a computed attribute name"
 
 

@@ -109,7 +109,7 @@ class Grader:
             environment=self._environment(observations.active, observations.missing),
             problems=(*extracted.problems, *observations.problems),
             output=observations.output,
-            duration=round(time.perf_counter() - began, 4),
+            duration=_duration(time.perf_counter() - began, hidden=not self.options.public_only),
         )
 
     def _ungradable(self, name: str, data: bytes, reason: str, began: float) -> GradeResult:
@@ -142,6 +142,11 @@ class Grader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _duration(seconds: float, *, hidden: bool) -> float:
+    """Seconds taken; whole seconds when hidden cases ran (a student can sleep to spell data)."""
+    return float(round(seconds)) if hidden else round(seconds, 4)
 
 
 def _info(name: str, data: bytes) -> SubmissionInfo:

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import tempfile
+import types
 from dataclasses import dataclass
 
 import torch
@@ -65,6 +66,24 @@ def lock_down(
     sys.dont_write_bytecode = True
     active.append(_ctypes_out_of_torch())
     return active, missing
+
+
+def ctypes_out_of_modules() -> int:
+    """Drop every module attribute bound to ctypes, outside the harness (torch, numpy and the
+    standard library hold it; `torch.cuda.memory.ctypes` was a way in). Done once in the zygote
+    before it forks; returns how many were dropped. Not a wall: see `_ctypes_out_of_torch`."""
+    dropped = 0
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("grader", "ctypes")) or module is None:
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attribute, held in list(namespace.items()):
+            if type(held) is types.ModuleType and held.__name__ in ("ctypes", "_ctypes"):
+                del namespace[attribute]
+                dropped += 1
+    return dropped
 
 
 def _ctypes_out_of_torch() -> str:

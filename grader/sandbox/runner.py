@@ -53,6 +53,7 @@ class _Attempt:
     next_index: int = 0  # first call without a result yet
     ended: str = ""  # why the child stopped early, if it did
     fatal: str = ""  # harness error the child reported
+    ready: bool = False  # the harness's "ready" frame was read (only the first one counts)
     buffer: bytes = b""
     received: int = 0
     results: dict[int, bytes] = field(default_factory=dict)
@@ -203,7 +204,12 @@ class Submission:
         self.output.append(str(message.pop("output", ""))[: self.limits.output_chars])
         kind = message.get("type")
         if kind == "ready":
-            self.report["active"], self.report["missing"] = message["active"], message["missing"]
+            # Written by the harness before any student code runs; a later one is forged.
+            if attempt.phase == "setup" and not attempt.ready:
+                attempt.ready = True
+                if not self.report["active"]:
+                    self.report["active"] = _words(message["active"])
+                    self.report["missing"] = _words(message["missing"])
         elif kind == "module":
             attempt.phase = "calls"
             if not self.report["module_problems"]:
@@ -215,6 +221,13 @@ class Submission:
             attempt.phase = "done"
         elif kind == "fatal":
             attempt.fatal = f"the sandbox harness failed: {message.get('error')}"
+
+
+def _words(items: Any) -> list[str]:
+    """The protections a child reports: a short list of short strings, whatever was sent."""
+    if not isinstance(items, list):
+        raise ValueError("protections must be a list")
+    return [str(item)[:300] for item in items[:32]]
 
 
 def _send(fd: int, data: bytes, deadline: float) -> bool:
@@ -282,7 +295,11 @@ def _exit_text(status: int | None) -> str:
     if status is None:
         return "the process ended (its exit status is unknown)"
     if os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {number}"
         return f"the process was killed by {name}"
     code = os.WEXITSTATUS(status)
     return f"the process exited with status {code} (sys.exit or os._exit in student code?)"

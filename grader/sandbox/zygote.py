@@ -157,6 +157,8 @@ def main(config: dict[str, Any] | None = None, control_fd: int | None = None) ->
     torch.set_num_threads(1)  # a threaded op before fork would hang the children
     _warm_up()
     kernels.disable()  # after the warm-up ran nn.RNN: every child inherits the refusal
+    if str(config.get("device", "cpu")) == "cpu":  # CUDA's start-up may still load libraries
+        lockdown.ctypes_out_of_modules()
     control = socket.socket(fileno=control_fd)
     server = Server(config, control)
     try:
