@@ -100,8 +100,8 @@ def test_grading_goes_on_after_hostile_code(name: str, request: pytest.FixtureRe
 
 def test_an_endless_loop_costs_one_call_limit(request: pytest.FixtureRequest) -> None:
     result, _ = grade_hostile("infinite-loop", request)
-    limit = f"timed out after {IMPATIENT_LIMITS.call_seconds:g} s"  # one call's, not the whole's
-    assert limit in by_id(result)["rnn_forward.values"].message, describe(result)
+    # The limit itself is not named in a hidden grade: a child could forge a "timeout" text.
+    assert "timed out" in by_id(result)["rnn_forward.values"].message, describe(result)
     checks = by_id(result)
     assert checks["rnn_forward_fused.values"].outcome is Outcome.PASSED, describe(result)
     assert checks["to_nn_rnn.parity"].outcome is Outcome.PASSED, describe(result)
