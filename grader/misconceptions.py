@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.compare import allclose
 from grader.spec import Mistake, Replay, Spec
 
@@ -74,7 +74,7 @@ class Replays:
     def __init__(self, spec: Spec, reference: Reference) -> None:
         self.spec = spec
         self.reference = reference
-        self._held: dict[tuple[int, str], tuple[ForwardCase, torch.Tensor, list[Any]]] = {}
+        self._held: dict[tuple[int, str], tuple[Case, torch.Tensor, list[Any]]] = {}
         self._modules: dict[tuple[int, int], torch.nn.Module] = {}  # float64, one per shape
         self._outputs: dict[tuple[bytes, ...], torch.Tensor] = {}  # exact inputs -> output
 
@@ -113,17 +113,17 @@ class Replays:
             self._modules[(inputs, hidden)] = module
         return module
 
-    def step_offset(self, case: ForwardCase, output: torch.Tensor) -> int:
+    def step_offset(self, case: Case, output: torch.Tensor) -> int:
         """Where step 1 sits in a batch-first output: 1 when an extra first step is the initial
         state, else 0."""
-        initial = getattr(case, self.spec.initial)
+        initial = case[self.spec.initial]
         steps = case.x.shape[1]
         if output.dim() != 3 or output.shape[1] != steps + 1 or output.shape[0] != initial.shape[0]:
             return 0
         tol = self.spec.tolerances[case.dtype]
         return 1 if allclose(output[:, 0], initial, rtol=tol.rtol, atol=tol.atol) else 0
 
-    def diagnose(self, case: ForwardCase, actual: torch.Tensor, function: str) -> Mistake | None:
+    def diagnose(self, case: Case, actual: torch.Tensor, function: str) -> Mistake | None:
         """The known mistake that reproduces `actual` on this case, if exactly one kind does."""
         correct, replays = self.replayed(case, function)
         tol = self.spec.tolerances[case.dtype]
@@ -149,7 +149,7 @@ class Replays:
         return None
 
     def replayed(
-        self, case: ForwardCase, function: str
+        self, case: Case, function: str
     ) -> tuple[torch.Tensor, list[tuple[Mistake, torch.Tensor]]]:
         """The right output of `function` on this case, and each applicable mistake's."""
         key = (id(case), function)
@@ -162,10 +162,10 @@ class Replays:
         return held[1], held[2]
 
     def _replay_all(
-        self, case: ForwardCase, function: str
+        self, case: Case, function: str
     ) -> tuple[torch.Tensor, list[tuple[Mistake, torch.Tensor]]]:
         names = next(f.args for f in self.spec.functions if f.name == function)
-        inputs = {name: getattr(case, name).to(torch.float64) for name in names}
+        inputs = {name: case[name].to(torch.float64) for name in names}
         with torch.no_grad():
             correct = self._forward(function, inputs)
             replays = [

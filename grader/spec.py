@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.settings import Tolerance
+
+if TYPE_CHECKING:
+    from grader.cases import CaseSet  # torch-free at run time: only the grader needs cases
 
 # The generic kinds of check the engine knows (DESIGN.md §7).
 KINDS = frozenset(
@@ -102,8 +105,8 @@ class Spec:
     checks: tuple[Check, ...]  # in report order
     mistakes: tuple[Mistake, ...]  # replayed or recognised, first match wins
     tolerances: Mapping[str, Tolerance]  # dtype name -> comparison tolerance
-    public_cases: Callable[[], Any]  # () -> the case set a student sees
-    full_cases: Callable[[int], Any]  # grading seed -> public plus hidden cases
+    public_cases: Callable[[], CaseSet]  # () -> the case set a student sees
+    full_cases: Callable[[int], CaseSet]  # grading seed -> public plus hidden cases
     module: Module | None = None  # what the module-returning function must build
     initial: str = ""  # the forward argument holding the initial state (for output replays)
     builtins: frozenset[str] = frozenset()  # torch ops that solve it outright: no value credit

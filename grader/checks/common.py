@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader.cases import CaseSet, ForwardCase
+from grader.cases import Case, CaseSet
 from grader.compare import allclose, as_float64
 from grader.extract import Extracted
 from grader.misconceptions import Replays, error_mistake, exception_type, tag
@@ -170,17 +170,17 @@ def device_problem(obs: Observation, device: str) -> Finding | None:
     return Finding(message=message, mistake="ignores-input-dtype")
 
 
-def tolerance(case: ForwardCase) -> tuple[float, float]:
+def tolerance(case: Case) -> tuple[float, float]:
     tol = TOLERANCES[case.dtype]
     return tol.rtol, tol.atol
 
 
-def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bool:
+def close(actual: torch.Tensor, expected: torch.Tensor, case: Case) -> bool:
     rtol, atol = tolerance(case)
     return allclose(actual, expected, rtol=rtol, atol=atol)
 
 
-def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> list[bool]:
+def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: Case) -> list[bool]:
     """Per time step of `expected`, whether that (batch, hidden) slice matches (allclose rule)."""
     steps = min(actual.shape[1], expected.shape[1])
     rtol, atol = tolerance(case)

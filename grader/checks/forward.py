@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.checks import align
 from grader.checks.common import (
     Context,
@@ -197,7 +197,7 @@ def _tally_case(
         tally.mistake = found.id if found else None
 
 
-def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase) -> str:
+def _unmatched(obs: Observation, output: torch.Tensor | None, case: Case) -> str:
     batch, steps, _, hidden = case.dims
     got = shape_text(output.shape) if output is not None else "?"
     want = shape_text((batch, steps, hidden))
@@ -225,7 +225,7 @@ def _h_n_alone(
 
 
 def _h_n_agrees(
-    tally: _Tally, obs: Observation, want: torch.Tensor, expected: torch.Tensor, case: ForwardCase
+    tally: _Tally, obs: Observation, want: torch.Tensor, expected: torch.Tensor, case: Case
 ) -> bool:
     """h_n must be h_T, or the state the output ends on when output's length was charged."""
     rows, count, hidden = want.shape
@@ -260,7 +260,7 @@ def credible_trace(
 
 
 def _comparable_output(
-    obs: Observation, case: ForwardCase, device: str
+    obs: Observation, case: Case, device: str
 ) -> tuple[torch.Tensor | None, Finding | None]:
     label = obs.call.label
     if not obs.returned:
@@ -285,7 +285,7 @@ def _comparable_output(
 
 
 def _divergence(
-    obs: Observation, case: ForwardCase, t: int, output: torch.Tensor, expected: torch.Tensor
+    obs: Observation, case: Case, t: int, output: torch.Tensor, expected: torch.Tensor
 ) -> dict[str, Any]:
     details: dict[str, Any] = {"case": obs.call.label, "step": t + 1}
     got = output[:, t] if t < output.shape[1] else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.checks.common import (
     Context,
     Finding,
@@ -94,9 +94,7 @@ def _config_problem(label: str, module: ModuleInfo, spec: Module) -> Finding | N
     return None
 
 
-def _layout_problem(
-    label: str, module: ModuleInfo, case: ForwardCase, wanted: Module
-) -> Finding | None:
+def _layout_problem(label: str, module: ModuleInfo, case: Case, wanted: Module) -> Finding | None:
     _, _, inputs, hidden = case.dims
     for name, shape in _shapes(wanted, inputs, hidden).items():
         param = module.params.get(name)
@@ -108,8 +106,8 @@ def _layout_problem(
     return None
 
 
-def _dtype_problem(label: str, module: ModuleInfo, case: ForwardCase) -> Finding | None:
-    want = case.W_xh.dtype
+def _dtype_problem(label: str, module: ModuleInfo, case: Case) -> Finding | None:
+    want = case.x.dtype  # the weights are in the input's dtype
     wrong = sorted(name for name, param in module.params.items() if param.dtype != want)
     if not wrong:
         return None
@@ -166,7 +164,7 @@ def _parity_problem(
     if isinstance(candidates, Finding):
         return candidates
     tol = _tolerance(module, case, ctx.spec)
-    outputs = [ctx.known.module_output(p, case.x, case.h0) for p in candidates]
+    outputs = [ctx.known.module_output(p, case.x, case[ctx.spec.initial]) for p in candidates]
     if any(allclose(out, expected, rtol=tol.rtol, atol=tol.atol) for out in outputs):
         return None
     mistake = _value_mistake(candidates[0], case, expected, tol, ctx.known)
@@ -194,7 +192,7 @@ def _parameters(
     return [params, {**params, **{n: t for n, t in undone.items() if t.shape == params[n].shape}}]
 
 
-def _tolerance(module: ModuleInfo, case: ForwardCase, spec: Spec) -> Tolerance:
+def _tolerance(module: ModuleInfo, case: Case, spec: Spec) -> Tolerance:
     """The looser of the case's tolerance and that of the dtype the module's parameters have."""
     names = {case.dtype, *(_dtype_name(p.dtype) for p in module.params.values())}
     known = [spec.tolerances[n] for n in names if n in spec.tolerances]
@@ -217,7 +215,7 @@ def _divergence(
 
 def _value_mistake(
     params: dict[str, torch.Tensor],
-    case: ForwardCase,
+    case: Case,
     expected: torch.Tensor,
     tol: Tolerance,
     known: Replays,
@@ -231,7 +229,7 @@ def _value_mistake(
     for name, fixed in undone.items():
         if any(fixed[k].shape != params[k].shape for k in params):
             continue
-        output = known.module_output(fixed, case.x, case.h0)
+        output = known.module_output(fixed, case.x, case[known.spec.initial])
         if allclose(output, expected, rtol=tol.rtol, atol=tol.atol):
             return name
     return None
