@@ -30,6 +30,20 @@ OUTPUT_CHANGES = frozenset(
 )
 
 
+def result_names(results: str | tuple[Any, ...]) -> tuple[str, ...]:
+    """The names in a declared result structure, flattened in order."""
+    if isinstance(results, str):
+        return (results,)
+    return tuple(name for part in results for name in result_names(part))
+
+
+def result_text(results: str | tuple[Any, ...]) -> str:
+    """A declared result structure as code writes it: "(output, (h_n, c_n))"."""
+    if isinstance(results, str):
+        return results
+    return "(" + ", ".join(result_text(part) for part in results) + ")"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Function:
     """One function the student writes."""
@@ -37,10 +51,15 @@ class Function:
     name: str  # as the notebook defines it
     args: tuple[str, ...]  # its parameters, in order
     returns: str  # one of RETURNS: a tensor, a tuple of tensors, (output, state...), a module
+    # What it returns, by name, nested as returned: ("output", ("h_n", "c_n")) for a sequence
+    # (the output first, then the final states); the tensors' names for several zero tensors.
+    results: tuple[str | tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.returns not in RETURNS:
             raise ValueError(f"function {self.name}: unknown return kind {self.returns!r}")
+        if self.returns == "sequence" and len(result_names(self.results)) < 2:
+            raise ValueError(f"function {self.name}: a sequence returns its output and states")
 
 
 @dataclass(frozen=True, kw_only=True)

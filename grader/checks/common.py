@@ -59,6 +59,20 @@ class Finding:
     mistake: str | None = None  # id of the known mistake those facts establish, if any
 
 
+def unpack(value: Any, results: str | tuple[Any, ...]) -> dict[str, Any] | None:
+    """A returned value's parts by declared name, when it nests as declared (tuples or lists)."""
+    if isinstance(results, str):
+        return {results: value}
+    if not isinstance(value, tuple | list) or len(value) != len(results):
+        return None
+    parts: dict[str, Any] = {}
+    for item, inner in zip(value, results, strict=True):
+        if (got := unpack(item, inner)) is None:
+            return None
+        parts.update(got)
+    return parts
+
+
 def first_mistake(findings: Sequence[Finding]) -> str | None:
     return next((f.mistake for f in findings if f.mistake is not None), None)
 

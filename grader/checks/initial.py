@@ -19,17 +19,35 @@ from grader.checks.common import (
     shape_text,
     type_name,
     unevaluable,
+    unpack,
     wrong_type,
 )
 from grader.compare import allclose
 from grader.misconceptions import Replays
 from grader.observations import Observation
+from grader.spec import result_names
 
 _WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
 
 
-def _not_tensor(calls: tuple[Observation, ...]) -> Verdict | None:
-    return wrong_type(calls, lambda v: isinstance(v, torch.Tensor), "a torch.Tensor")
+def _states(value: Any, names: tuple[str, ...]) -> list[Any] | None:
+    """The returned tensors: the value itself for one name, a tuple's items for several."""
+    parts = unpack(value, names if len(names) > 1 else names[0]) if names else {"": value}
+    return None if parts is None else list(parts.values())
+
+
+def _not_tensor(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
+    def acceptable(value: object) -> bool:
+        items = _states(value, names)
+        return items is not None and all(isinstance(t, torch.Tensor) for t in items)
+
+    several = f"a tuple of {len(names)} tensors ({', '.join(names)})"
+    return wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+
+
+def _named(label: str, names: tuple[str, ...], index: int) -> str:
+    """How a message names one of the returned tensors: the call alone when there is one."""
+    return f"{label}: {names[index]}" if len(names) > 1 else label
 
 
 def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
@@ -41,54 +59,72 @@ def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
 
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
+    calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
         return verdict
-    findings = list(_hidden_shape_problems(calls))
-    if findings and _rows_fixed(calls):
+    findings = list(_hidden_shape_problems(calls, names))
+    if findings and _rows_fixed(calls, names):
         findings = [Finding(message=f.message, mistake="init-hidden-fixed-rows") for f in findings]
     ok = "shape (batch_size, hidden_size) for every size tried"
     return findings_verdict(findings, ok, calls=len(calls))
 
 
-def _rows_fixed(calls: tuple[Observation, ...]) -> bool:
+def _rows_fixed(calls: tuple[Observation, ...], names: tuple[str, ...]) -> bool:
     """The same number of rows came back for two or more different batch sizes."""
-    seen = [(int(obs.call.args[0]), obs.value.shape[0]) for obs in calls
-            if isinstance(obs.value, torch.Tensor) and obs.value.dim() == 2]  # fmt: skip
+    firsts = [(obs, items[0]) for obs in calls if (items := _states(obs.value, names))]
+    seen = [(int(obs.call.args[0]), first.shape[0]) for obs, first in firsts
+            if isinstance(first, torch.Tensor) and first.dim() == 2]  # fmt: skip
     return len({b for b, _ in seen}) > 1 and len({rows for _, rows in seen}) == 1
 
 
-def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
+def _hidden_shape_problems(
+    calls: tuple[Observation, ...], names: tuple[str, ...]
+) -> Iterator[Finding]:
     for obs in calls:
         batch, hidden = obs.call.args
+        items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
             yield failure_finding(obs)
-        elif not isinstance(obs.value, torch.Tensor):
-            yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}, not a tensor")
-        elif tuple(obs.value.shape) != (batch, hidden):
-            got, want = shape_text(obs.value.shape), shape_text((int(batch), int(hidden)))
-            yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
+        elif items is None:
+            expected = f"a tuple ({', '.join(names)})"
+            yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}; {expected}")
+        for index, value in enumerate(items or ()):
+            label = _named(obs.call.label, names, index)
+            if not isinstance(value, torch.Tensor):
+                yield Finding(message=f"{label} returned {type_name(value)}, not a tensor")
+            elif tuple(value.shape) != (batch, hidden):
+                got, want = shape_text(value.shape), shape_text((int(batch), int(hidden)))
+                yield Finding(message=f"{label} returned shape {got}; expected {want}")
+                break
 
 
 def tensor_zeros(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
+    calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
-        value = obs.value
+        items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
             findings.append(failure_finding(obs))
-        elif not isinstance(value, torch.Tensor):
-            message = f"{obs.call.label} returned {type_name(value)}, not a tensor"
+        elif items is None:
+            message = f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
             findings.append(Finding(message=message))
-        elif not value.is_floating_point():
-            message = f"{obs.call.label} has dtype {value.dtype}: use a floating-point dtype"
-            findings.append(Finding(message=message))
-        elif bool(value.ne(0).any()):
-            message = f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
-            findings.append(Finding(message=message))
+        problems = (_zeros_problem(_named(obs.call.label, names, i), v)
+                    for i, v in enumerate(items or ()))  # fmt: skip
+        if (problem := next((p for p in problems if p is not None), None)) is not None:
+            findings.append(Finding(message=problem))
     return findings_verdict(findings, "all zeros, floating point", calls=len(calls))
+
+
+def _zeros_problem(label: str, value: Any) -> str | None:
+    if not isinstance(value, torch.Tensor):
+        return f"{label} returned {type_name(value)}, not a tensor"
+    if not value.is_floating_point():
+        return f"{label} has dtype {value.dtype}: use a floating-point dtype"
+    if bool(value.ne(0).any()):
+        return f"{label} is not all zeros (max |value| {value.abs().max():.4g})"
+    return None
 
 
 def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:

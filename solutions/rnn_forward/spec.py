@@ -8,6 +8,7 @@ from grader.settings import TOLERANCES
 from grader.spec import Check, Function, Mistake, Module, Replay, Spec
 
 FORWARD_ARGS, FUSED = ("x", "h0", "W_xh", "W_hh", "b_h"), ("rnn_forward_fused",)
+FORWARD = {"args": FORWARD_ARGS, "returns": "sequence", "results": ("output", "h_n")}
 CASES = load_sibling(__file__, "cases")  # by path: the folder is never on sys.path
 
 
@@ -41,9 +42,8 @@ def _variant(function, only=()):
     return {"replay": Replay(variant=function), "only": only}
 
 
-def _check(check_id, points, kind, title):
-    function = check_id.split(".")[0]
-    return Check(id=check_id, points=points, kind=kind, function=function, title=title)
+def _check(name, points, kind, title):
+    return Check(id=name, points=points, kind=kind, function=name.split(".")[0], title=title)
 
 
 SPEC = Spec(
@@ -52,8 +52,8 @@ SPEC = Spec(
     functions=(Function(name="init_hidden", args=("batch_size", "hidden_size"), returns="tensor"),
                Function(name="init_weights", args=("input_size", "hidden_size", "seed"),
                         returns="tensors"),
-               Function(name="rnn_forward", args=FORWARD_ARGS, returns="sequence"),
-               Function(name="rnn_forward_fused", args=FORWARD_ARGS, returns="sequence"),
+               Function(name="rnn_forward", **FORWARD),
+               Function(name="rnn_forward_fused", **FORWARD),
                Function(name="to_nn_rnn", args=("W_xh", "W_hh", "b_h"), returns="module")),
     checks=(
         _check("init_hidden.shape", 2, "shape", "init_hidden returns (batch, hidden)"),
