@@ -79,25 +79,27 @@ class Replays:
         self._outputs: dict[tuple[bytes, ...], torch.Tensor] = {}  # exact inputs -> output
 
     def module_output(
-        self, params: Mapping[str, torch.Tensor], x: torch.Tensor, h0: torch.Tensor
+        self, params: Mapping[str, torch.Tensor], x: torch.Tensor, *states: torch.Tensor
     ) -> torch.Tensor:
-        """Output of a fresh float64 module of the spec's type loaded with `params`.
+        """Output of a fresh float64 module of the spec's type loaded with `params`, started from
+        the initial `states` (h0; or h0 and c0 for an LSTM), each (batch, hidden).
 
         Remembered by the exact bytes of every input: most students return the same parameters
         (an exact transpose), so a batch runs the module once per distinct set."""
         assert self.spec.module is not None
         weights = {name: params[name].to(torch.float64) for name in self.spec.module.params}
-        x64, h64 = x.to(torch.float64), h0.to(torch.float64)
-        every = (*weights.values(), x64, h64)
+        x64, states64 = x.to(torch.float64), [s.to(torch.float64).unsqueeze(0) for s in states]
+        every = (*weights.values(), x64, *states64)
         key = tuple(repr(t.shape).encode() + t.detach().numpy().tobytes() for t in every)
         if (known := self._outputs.get(key)) is not None:
             return known
-        hidden, inputs = next(iter(weights.values())).shape
-        module = self._module(inputs, hidden)
+        hidden = states[0].shape[-1]
+        module = self._module(x.shape[-1], hidden)
         with torch.no_grad():
             for name, value in weights.items():
                 getattr(module, name).copy_(value)  # all of them, every time
-            output: torch.Tensor = module(x64, h64.unsqueeze(0))[0]
+            start = states64[0] if len(states64) == 1 else tuple(states64)
+            output: torch.Tensor = module(x64, start)[0]
         if len(self._outputs) >= 4096:
             self._outputs.clear()
         self._outputs[key] = output

@@ -22,6 +22,8 @@ KINDS = frozenset(
 )
 # What a function returns, which decides how each kind of check reads it.
 RETURNS = frozenset({"tensor", "tensors", "sequence", "module"})
+# The slips of a module-returning function the module and parity kinds establish (Module).
+MODULE_SLIPS = ("untransposed", "not-batch-first", "default-dtype", "bias-hh")
 # Changes the engine applies to one input before replaying the reference on it.
 INPUT_CHANGES = frozenset({"transpose", "zeros"})
 # Changes the engine applies to the reference's output (batch, seq, ...) to replay a mistake.
@@ -112,6 +114,11 @@ class Module:
     type: str  # its exact class, e.g. "torch.nn.RNN"
     config: Mapping[str, Any]  # attribute -> required value
     params: Mapping[str, tuple[str, ...]]  # parameter -> shape in dimension names ("4*hidden")
+    summary: str  # what the module check asks, in words: "one layer, tanh, batch_first=True"
+    states: tuple[str, ...]  # case tensors the module starts from: ("h0",) or ("h0", "c0")
+    # The known mistakes the engine establishes, by the slip: "untransposed" (weights copied
+    # without .T), "not-batch-first", "default-dtype" (float32 kept), "bias-hh" (b in both biases).
+    mistakes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

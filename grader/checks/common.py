@@ -205,7 +205,7 @@ def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: Case) -> lis
 
 
 def shape_mismatch(
-    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed: str
+    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed: str | None
 ) -> Finding | None:
     """A finding when shapes differ; one shape the other reversed establishes `transposed`."""
     if tuple(got) == tuple(want):

@@ -5,7 +5,7 @@ import torch
 from grader.load import load_sibling
 from grader.sandbox import kernels
 from grader.settings import TOLERANCES
-from grader.spec import Check, Function, Mistake, Module, Replay, Spec
+from grader.spec import MODULE_SLIPS, Check, Function, Mistake, Module, Replay, Spec
 
 FORWARD_ARGS, FUSED = ("x", "h0", "W_xh", "W_hh", "b_h"), ("rnn_forward_fused",)
 FORWARD = {"args": FORWARD_ARGS, "returns": "sequence", "results": ("output", "h_n")}
@@ -134,16 +134,15 @@ SPEC = Spec(
                 hint="copying into a parameter needs autograd off: wrap the copy_ calls in"
                      " `with torch.no_grad():`, or assign rnn.weight_ih_l0 = nn.Parameter(...)"),
     ),
-    module=Module(
-        type="torch.nn.RNN",
+    module=Module(type="torch.nn.RNN", summary="one layer, tanh, batch_first=True", states=("h0",),
         config={"num_layers": 1, "nonlinearity": "tanh", "batch_first": True,
                 "bidirectional": False},
         params={"weight_ih_l0": ("hidden", "input"), "weight_hh_l0": ("hidden", "hidden"),
                 "bias_ih_l0": ("hidden",), "bias_hh_l0": ("hidden",)},
+        mistakes={slip: f"nn-rnn-{slip}" for slip in MODULE_SLIPS},
     ),
-    initial="h0",
     builtins=frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm",
                         "gru", "lstm_cell", "gru_cell"}),
-    tolerances=TOLERANCES,
+    initial="h0", tolerances=TOLERANCES,
     public_cases=CASES.public_cases, full_cases=CASES.full_cases,
 )  # fmt: skip
