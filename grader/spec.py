@@ -56,6 +56,9 @@ class Function:
     # What it returns, by name, nested as returned: ("output", ("h_n", "c_n")) for a sequence
     # (the output first, then the final states); the tensors' names for several zero tensors.
     results: tuple[str | tuple[str, ...], ...] = ()
+    # Several tensors: each one's shape in dimension names ("4*hidden"); "input" and "hidden"
+    # are the arguments input_size and hidden_size. Empty: the RNN's W_xh, W_hh, b_h.
+    shapes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.returns not in RETURNS:

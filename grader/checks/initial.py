@@ -27,7 +27,31 @@ from grader.misconceptions import Replays
 from grader.observations import Observation
 from grader.spec import result_names
 
-_WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
+# What a tensors-returning function gives when its spec declares no results: the RNN's weights.
+_WEIGHT_SHAPES = {"W_xh": ("input", "hidden"), "W_hh": ("hidden", "hidden"), "b_h": ("hidden",)}
+_COUNTS = {2: "two", 3: "three", 4: "four"}
+
+
+def _declared(ctx: Context, function: str) -> dict[str, tuple[str, ...]]:
+    """The tensors a function returns, in order, with their shapes in dimension names."""
+    declared = ctx.spec.function(function)
+    return dict(declared.shapes) if declared.shapes else dict(_WEIGHT_SHAPES)
+
+
+def _sizes(obs: Observation, wanted: dict[str, tuple[str, ...]]) -> list[tuple[int, ...]]:
+    """Each tensor's shape for this call: dimension "hidden" is the argument hidden_size."""
+    named = zip(obs.call.arg_names, obs.call.args, strict=True)
+    sizes = {name.removesuffix("_size"): int(value) for name, value in named}
+
+    def size(name: str) -> int:
+        factor, _, dim = name.rpartition("*")
+        return int(factor or 1) * sizes[dim]
+
+    return [tuple(size(d) for d in dims) for dims in wanted.values()]
+
+
+def _dims_text(dims: tuple[str, ...]) -> str:
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
 def _states(value: Any, names: tuple[str, ...]) -> list[Any] | None:
@@ -50,12 +74,13 @@ def _named(label: str, names: tuple[str, ...], index: int) -> str:
     return f"{label}: {names[index]}" if len(names) > 1 else label
 
 
-def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
+def _not_triple(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
     def triple(value: object) -> bool:
         items = value if isinstance(value, tuple | list) else ()
-        return len(items) == 3 and all(isinstance(t, torch.Tensor) for t in items)
+        return len(items) == len(names) and all(isinstance(t, torch.Tensor) for t in items)
 
-    return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
+    count = _COUNTS.get(len(names), str(len(names)))
+    return wrong_type(calls, triple, f"a tuple of {count} tensors ({', '.join(names)})")
 
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
@@ -127,48 +152,48 @@ def _zeros_problem(label: str, value: Any) -> str | None:
     return None
 
 
-def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
+def _weights(obs: Observation, names: tuple[str, ...]) -> tuple[torch.Tensor, ...] | str:
     value = obs.value
     if not obs.returned:
         return describe_failure(obs)
-    if not isinstance(value, tuple | list) or len(value) != 3:
-        return f"{obs.call.label} returned {type_name(value)}; expected a tuple (W_xh, W_hh, b_h)"
-    for name, item in zip(_WEIGHT_NAMES, value, strict=True):
+    if not isinstance(value, tuple | list) or len(value) != len(names):
+        expected = f"expected a tuple ({', '.join(names)})"
+        return f"{obs.call.label} returned {type_name(value)}; {expected}"
+    for name, item in zip(names, value, strict=True):
         if not isinstance(item, torch.Tensor):
             return f"{obs.call.label}: {name} is {type_name(item)}, not a tensor"
     return tuple(value)
 
 
 def tensors_shape(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
+    calls, declared = ctx.observations.of(function), _declared(ctx, function)
+    names = tuple(declared)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
-        got = _weights(obs)
+        got = _weights(obs, names)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
             continue
-        inputs, hidden = int(obs.call.args[0]), int(obs.call.args[1])
-        wanted: tuple[tuple[int, ...], ...] = ((inputs, hidden), (hidden, hidden), (hidden,))
-        for name, tensor, shape in zip(_WEIGHT_NAMES, got, wanted, strict=True):
+        for name, tensor, shape in zip(names, got, _sizes(obs, declared), strict=True):
             label = obs.call.label
             if found := shape_mismatch(label, name, tensor.shape, shape, "nn-linear-layout"):
                 findings.append(found)
-    ok = "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)"
+    ok = ", ".join(f"{name} {_dims_text(dims)}" for name, dims in declared.items())
     return findings_verdict(findings, ok, calls=len(calls))
 
 
 def tensors_exact(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
+    calls, names = ctx.observations.of(function), tuple(_declared(ctx, function))
+    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
-        got = _weights(obs)
+        got = _weights(obs, names)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
-        elif found := _draws_differ(obs, got, expected, ctx.known):
+        elif found := _draws_differ(obs, (names, got), expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
     return findings_verdict(findings, ok, calls=len(calls))
@@ -176,13 +201,14 @@ def tensors_exact(ctx: Context, function: str) -> Verdict:
 
 def _draws_differ(
     obs: Observation,
-    got: tuple[torch.Tensor, ...],
+    named: tuple[tuple[str, ...], tuple[torch.Tensor, ...]],
     expected: tuple[torch.Tensor, ...],
     known: Replays,
 ) -> Finding | None:
-    """Which of the three differ from the seeded draws, and by how much."""
+    """Which of the tensors differ from the seeded draws, and by how much."""
+    names, got = named
     wrong = []
-    for name, actual, want in zip(_WEIGHT_NAMES, got, expected, strict=True):
+    for name, actual, want in zip(names, got, expected, strict=True):
         if _same(actual, want):
             continue
         if actual.shape != want.shape:
