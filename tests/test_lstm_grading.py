@@ -11,7 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures.lstm_submissions import LSTM_MISTAKES, LSTM_SOLUTION_PATH, lstm_correct_cells
+from fixtures.lstm_submissions import (
+    LSTM_CORRECT,
+    LSTM_MISTAKES,
+    LSTM_SOLUTION_PATH,
+    lstm_correct_cells,
+)
 from fixtures.submissions import notebook
 
 from grader.grading import GradeOptions, Grader
@@ -61,3 +66,16 @@ def test_an_lstm_mistake_loses_its_checks_and_is_named(
     assert lost == mistake.failing, [(c.id, c.message) for c in result.checks]
     named = {c.details.get("misconception") for c in result.checks if c.id in lost}
     assert mistake.misconception in named
+
+
+def test_a_wrong_c_n_costs_the_values_with_right_hidden_states(
+    lstm: Assignment, sandbox: Sandbox
+) -> None:
+    returned = "return torch.stack(states, dim=1), (h, c)"
+    source = LSTM_CORRECT["lstm_forward"]
+    assert returned in source
+    wrong = source.replace(returned, "return torch.stack(states, dim=1), (h, c + 1)")
+    result = _grade(lstm, sandbox, notebook(lstm_correct_cells(lstm_forward=wrong)))
+    lost = {c.id: c.message for c in result.checks if c.points < c.max_points}
+    assert set(lost) == {"lstm_forward.values"}
+    assert "c_n differs" in lost["lstm_forward.values"]

@@ -170,7 +170,11 @@ def forward_values(ctx: Context, function: str) -> Verdict:
         return failed(escape_message(function, escape), escape=escape)
     tally = _Tally()
     for obs, expected in zip(calls, ctx.expected.sequence, strict=True):
+        before = tally.total - tally.matched
         _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
+        whole = tally.total - tally.matched == before  # every step of this case matched
+        if whole and obs.call.index < len(ctx.expected.states):
+            _states_agree(tally, obs, ctx.expected.states[obs.call.index], results)
     return _values_verdict(tally)
 
 
@@ -262,6 +266,24 @@ def _h_n_agrees(
     name = result_names(results)[1]
     tally.notes.append(f"{obs.call.label}: {name} differs from h_{count} by up to {error:.3g}")
     return False
+
+
+def _states_agree(
+    tally: _Tally, obs: Observation, wanted: tuple[torch.Tensor, ...], results: tuple[Any, ...]
+) -> None:
+    """The final states after h_n (an LSTM's c_n) must be the reference's; else the last step
+    of this case is not credited."""
+    parts, case = _parts(obs, results), obs.call.case
+    names = result_names(results)[2:]
+    if not parts or case is None or not wanted:
+        return
+    for name, got, want in zip(names, parts[2:], wanted, strict=True):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or close(got, want, case):
+            continue  # a wrong shape costs the shape check
+        error = float((got.to(torch.float64) - want).abs().max())
+        tally.notes.append(f"{obs.call.label}: {name} differs by up to {error:.3g}")
+        tally.matched -= 1
+        return
 
 
 def credible_trace(
