@@ -130,11 +130,17 @@ def _write_zip(out: Path, wheel: Path, seed: str, folder: Path) -> None:
             for name, template in _TEMPLATES.items():
                 _add(bundle, name, _fill(_template(template), fills).encode())
             _add(bundle, SEED, (seed + "\n").encode())
-            for name in (SPEC_FILE, SOLUTION_FILE):  # the autograder's reference, never students'
+            # The autograder's reference, never students': the spec, its modules, the solution.
+            for name in (SPEC_FILE, *_siblings(folder), SOLUTION_FILE):
                 _add(bundle, f"{ASSIGNMENT}/{name}", (folder / name).read_bytes())
             bundle.write(wheel, wheel.name)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+
+
+def _siblings(folder: Path) -> list[str]:
+    """The spec's own modules beside it (its cases), loaded by path as it is."""
+    return sorted(p.name for p in folder.glob("*.py") if p.name != SPEC_FILE and p.is_file())
 
 
 def _template(name: str) -> str:

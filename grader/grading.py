@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from grader import __version__, plan
-from grader.cases import CaseSet, full_cases, public_cases
+from grader.cases import CaseSet
 from grader.checks import Context
 from grader.errors import NotebookError, UsageError
 from grader.extract import extract, load_notebook
@@ -67,8 +67,9 @@ class Grader:
         except BaseException:
             self.close()
             raise
+        spec = self.assignment.spec
         self.cases: CaseSet = (
-            public_cases() if options.public_only else full_cases(options.grading_seed)
+            spec.public_cases() if options.public_only else spec.full_cases(options.grading_seed)
         )
         self.case_set_id = self.cases.id
         self.planned = plan.plan(self.cases, self.assignment.spec)

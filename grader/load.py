@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from grader.errors import NotebookError, UsageError
@@ -102,10 +103,31 @@ def assignment_names(root: Path | None = None) -> tuple[str, ...]:
 def load_spec(folder: Path) -> Spec:
     """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path."""
     path = folder / SPEC_FILE
-    name = f"_grader_assignment_{folder.name}"  # private: never an importable name
+    if not path.is_file():
+        raise UsageError(f"no assignment spec at {path}")
+    module = _load_by_path(path, f"_grader_assignment_{folder.name}", reuse=False)
+    spec = getattr(module, "SPEC", None)
+    if not isinstance(spec, Spec):
+        raise UsageError(f"{path} binds no SPEC (a grader.spec.Spec)")
+    return spec
+
+
+def load_sibling(beside: str | Path, stem: str) -> ModuleType:
+    """The module `stem`.py beside file `beside` (a spec's cases, say), loaded by path once."""
+    folder = Path(beside).resolve().parent
+    name = f"_grader_assignment_{folder.name}_{stem}"
+    return _load_by_path(folder / f"{stem}.py", name, reuse=True)
+
+
+def _load_by_path(path: Path, name: str, *, reuse: bool) -> ModuleType:
+    """Run a file as module `name` (private: never an importable name); sys.path stays as is.
+    With `reuse`, a file already run is not run again (one module object per file)."""
+    loaded = sys.modules.get(name)
+    if reuse and loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
     loader_spec = importlib.util.spec_from_file_location(name, path)
     if loader_spec is None or loader_spec.loader is None or not path.is_file():
-        raise UsageError(f"no assignment spec at {path}")
+        raise UsageError(f"no assignment file at {path}")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[name] = module  # dataclasses and pickling look modules up by name
     try:
@@ -113,7 +135,4 @@ def load_spec(folder: Path) -> Spec:
     except BaseException:
         del sys.modules[name]
         raise
-    spec = getattr(module, "SPEC", None)
-    if not isinstance(spec, Spec):
-        raise UsageError(f"{path} binds no SPEC (a grader.spec.Spec)")
-    return spec
+    return module

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.compare import allclose
 from grader.spec import Mistake, Replay, Spec
 
@@ -74,30 +74,32 @@ class Replays:
     def __init__(self, spec: Spec, reference: Reference) -> None:
         self.spec = spec
         self.reference = reference
-        self._held: dict[tuple[int, str], tuple[ForwardCase, torch.Tensor, list[Any]]] = {}
+        self._held: dict[tuple[int, str], tuple[Case, torch.Tensor, list[Any]]] = {}
         self._modules: dict[tuple[int, int], torch.nn.Module] = {}  # float64, one per shape
         self._outputs: dict[tuple[bytes, ...], torch.Tensor] = {}  # exact inputs -> output
 
     def module_output(
-        self, params: Mapping[str, torch.Tensor], x: torch.Tensor, h0: torch.Tensor
+        self, params: Mapping[str, torch.Tensor], x: torch.Tensor, *states: torch.Tensor
     ) -> torch.Tensor:
-        """Output of a fresh float64 module of the spec's type loaded with `params`.
+        """Output of a fresh float64 module of the spec's type loaded with `params`, started from
+        the initial `states` (h0; or h0 and c0 for an LSTM), each (batch, hidden).
 
         Remembered by the exact bytes of every input: most students return the same parameters
         (an exact transpose), so a batch runs the module once per distinct set."""
         assert self.spec.module is not None
         weights = {name: params[name].to(torch.float64) for name in self.spec.module.params}
-        x64, h64 = x.to(torch.float64), h0.to(torch.float64)
-        every = (*weights.values(), x64, h64)
+        x64, states64 = x.to(torch.float64), [s.to(torch.float64).unsqueeze(0) for s in states]
+        every = (*weights.values(), x64, *states64)
         key = tuple(repr(t.shape).encode() + t.detach().numpy().tobytes() for t in every)
         if (known := self._outputs.get(key)) is not None:
             return known
-        hidden, inputs = next(iter(weights.values())).shape
-        module = self._module(inputs, hidden)
+        hidden = states[0].shape[-1]
+        module = self._module(x.shape[-1], hidden)
         with torch.no_grad():
             for name, value in weights.items():
                 getattr(module, name).copy_(value)  # all of them, every time
-            output: torch.Tensor = module(x64, h64.unsqueeze(0))[0]
+            start = states64[0] if len(states64) == 1 else tuple(states64)
+            output: torch.Tensor = module(x64, start)[0]
         if len(self._outputs) >= 4096:
             self._outputs.clear()
         self._outputs[key] = output
@@ -113,17 +115,17 @@ class Replays:
             self._modules[(inputs, hidden)] = module
         return module
 
-    def step_offset(self, case: ForwardCase, output: torch.Tensor) -> int:
+    def step_offset(self, case: Case, output: torch.Tensor) -> int:
         """Where step 1 sits in a batch-first output: 1 when an extra first step is the initial
         state, else 0."""
-        initial = getattr(case, self.spec.initial)
+        initial = case[self.spec.initial]
         steps = case.x.shape[1]
         if output.dim() != 3 or output.shape[1] != steps + 1 or output.shape[0] != initial.shape[0]:
             return 0
         tol = self.spec.tolerances[case.dtype]
         return 1 if allclose(output[:, 0], initial, rtol=tol.rtol, atol=tol.atol) else 0
 
-    def diagnose(self, case: ForwardCase, actual: torch.Tensor, function: str) -> Mistake | None:
+    def diagnose(self, case: Case, actual: torch.Tensor, function: str) -> Mistake | None:
         """The known mistake that reproduces `actual` on this case, if exactly one kind does."""
         correct, replays = self.replayed(case, function)
         tol = self.spec.tolerances[case.dtype]
@@ -149,7 +151,7 @@ class Replays:
         return None
 
     def replayed(
-        self, case: ForwardCase, function: str
+        self, case: Case, function: str
     ) -> tuple[torch.Tensor, list[tuple[Mistake, torch.Tensor]]]:
         """The right output of `function` on this case, and each applicable mistake's."""
         key = (id(case), function)
@@ -162,10 +164,10 @@ class Replays:
         return held[1], held[2]
 
     def _replay_all(
-        self, case: ForwardCase, function: str
+        self, case: Case, function: str
     ) -> tuple[torch.Tensor, list[tuple[Mistake, torch.Tensor]]]:
         names = next(f.args for f in self.spec.functions if f.name == function)
-        inputs = {name: getattr(case, name).to(torch.float64) for name in names}
+        inputs = {name: case[name].to(torch.float64) for name in names}
         with torch.no_grad():
             correct = self._forward(function, inputs)
             replays = [

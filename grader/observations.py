@@ -47,7 +47,7 @@ class ModuleInfo:
     """What a returned nn.Module looked like from the outside."""
 
     type: str  # qualified type name
-    exact_rnn: bool  # type is exactly torch.nn.RNN
+    exact: bool  # exactly one of torch's own recurrent classes (RNN, LSTM, GRU), no subclass
     config: dict[str, Any]  # num_layers, nonlinearity, batch_first, ... as reported
     params: dict[str, torch.Tensor]  # named parameters, on CPU
 
@@ -201,7 +201,7 @@ def _module(record: dict[str, Any], max_elements: int) -> ModuleInfo:
         raise ValueError("malformed module")
     return ModuleInfo(
         type=_text(record.get("type"), NAME_CHARS),
-        exact_rnn=record.get("exact_rnn") is True,
+        exact=record.get("exact") is True,
         config={_text(k, NAME_CHARS): _scalar(v) for k, v in list(config.items())[:MAX_ITEMS]},
         params={
             _text(k, NAME_CHARS): wire.decode_tensor(t, max_elements) for k, t in params.items()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grader.cases import CaseSet, ForwardCase
+from grader.cases import Case, CaseSet
 from grader.extract import Extracted
 from grader.sandbox import wire
 from grader.sandbox.client import Call, Job
@@ -20,7 +20,7 @@ class PlannedCall:
     function: str  # graded function name
     index: int  # position in the case set's list for this function (forward cases by case)
     args: tuple[torch.Tensor | int, ...]  # the arguments, on CPU
-    case: ForwardCase | None  # the forward case, for the three forward-style functions
+    case: Case | None  # the forward case, for the three forward-style functions
     traced: bool = False  # record the torch calls it makes (forward-style calls on probe cases)
     public: bool = True  # its inputs are public; False for calls derived from the grading seed
     arg_names: tuple[str, ...] = ()  # the function's parameters, as the spec declares them
@@ -63,7 +63,7 @@ def _case_call(function: Function, index: int, cases: CaseSet, *, traced: bool) 
     return PlannedCall(
         function=function.name,
         index=index,
-        args=tuple(getattr(case, name) for name in function.args),
+        args=tuple(case[name] for name in function.args),
         case=case,
         traced=traced and index in cases.probes,
         public=case.public,

@@ -21,6 +21,8 @@ class Expected:
     """Reference answers for one case set, computed once and shared by every submission."""
 
     sequence: tuple[torch.Tensor, ...]  # float64 output per forward case (batch, seq, ...)
+    # Per forward case, the final states after h_n (an LSTM's c_n), float64; () for an RNN.
+    states: tuple[tuple[torch.Tensor, ...], ...] = ()
     answers: Mapping[str, tuple[Any, ...]]  # other functions' answers, per call in plan order
 
     def of(self, function: str) -> tuple[Any, ...]:
@@ -35,6 +37,7 @@ def expected_for(
     a module's parity against that too."""
     first = next((f.name for f in spec.functions if f.returns == "sequence"), "")
     sequence: dict[int, torch.Tensor] = {}
+    states: dict[int, tuple[torch.Tensor, ...]] = {}
     answers: dict[str, list[Any]] = {}
     state = torch.get_rng_state()  # a solution may seed torch's global generator: put it back
     try:
@@ -42,7 +45,8 @@ def expected_for(
             for call in planned:
                 returns = spec.function(call.function).returns
                 if returns == "sequence" and call.index not in sequence:
-                    sequence[call.index] = _output64(solution[first], call.args)
+                    sequence[call.index], *rest = _results64(solution[first], call.args)
+                    states[call.index] = tuple(rest[1:])  # after h_n
                 elif returns in ("tensor", "tensors"):
                     answer = solution[call.function](*call.args)
                     answers.setdefault(call.function, []).append(
@@ -51,11 +55,19 @@ def expected_for(
     finally:
         torch.set_rng_state(state)
     ordered = tuple(sequence[i] for i in sorted(sequence))
-    return Expected(sequence=ordered, answers={k: tuple(v) for k, v in answers.items()})
+    finals = tuple(states[i] for i in sorted(states))
+    return Expected(
+        sequence=ordered, states=finals, answers={k: tuple(v) for k, v in answers.items()}
+    )
 
 
-def _output64(function: Callable[..., Any], args: tuple[Any, ...]) -> torch.Tensor:
-    """The output (first element) the function returns for these inputs in float64."""
+def _results64(function: Callable[..., Any], args: tuple[Any, ...]) -> list[torch.Tensor]:
+    """The tensors the function returns for these inputs in float64, nesting flattened."""
     result = function(*(a.to(torch.float64) if isinstance(a, torch.Tensor) else a for a in args))
-    output: torch.Tensor = result[0] if isinstance(result, tuple | list) else result
-    return output
+    return _flat(result)
+
+
+def _flat(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, tuple | list):
+        return [tensor for item in value for tensor in _flat(item)]
+    return [value]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.settings import Tolerance
+
+if TYPE_CHECKING:
+    from grader.cases import CaseSet  # torch-free at run time: only the grader needs cases
 
 # The generic kinds of check the engine knows (DESIGN.md §7).
 KINDS = frozenset(
@@ -19,12 +22,28 @@ KINDS = frozenset(
 )
 # What a function returns, which decides how each kind of check reads it.
 RETURNS = frozenset({"tensor", "tensors", "sequence", "module"})
+# The slips of a module-returning function the module and parity kinds establish (Module).
+MODULE_SLIPS = ("untransposed", "not-batch-first", "default-dtype", "bias-hh")
 # Changes the engine applies to one input before replaying the reference on it.
 INPUT_CHANGES = frozenset({"transpose", "zeros"})
 # Changes the engine applies to the reference's output (batch, seq, ...) to replay a mistake.
 OUTPUT_CHANGES = frozenset(
     {"prepend-initial", "shift-by-initial", "drop-last", "time-first", "first-row"}
 )
+
+
+def result_names(results: str | tuple[Any, ...]) -> tuple[str, ...]:
+    """The names in a declared result structure, flattened in order."""
+    if isinstance(results, str):
+        return (results,)
+    return tuple(name for part in results for name in result_names(part))
+
+
+def result_text(results: str | tuple[Any, ...]) -> str:
+    """A declared result structure as code writes it: "(output, (h_n, c_n))"."""
+    if isinstance(results, str):
+        return results
+    return "(" + ", ".join(result_text(part) for part in results) + ")"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,10 +53,18 @@ class Function:
     name: str  # as the notebook defines it
     args: tuple[str, ...]  # its parameters, in order
     returns: str  # one of RETURNS: a tensor, a tuple of tensors, (output, state...), a module
+    # What it returns, by name, nested as returned: ("output", ("h_n", "c_n")) for a sequence
+    # (the output first, then the final states); the tensors' names for several zero tensors.
+    results: tuple[str | tuple[str, ...], ...] = ()
+    # Several tensors: each one's shape in dimension names ("4*hidden"); "input" and "hidden"
+    # are the arguments input_size and hidden_size. Empty: the RNN's W_xh, W_hh, b_h.
+    shapes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.returns not in RETURNS:
             raise ValueError(f"function {self.name}: unknown return kind {self.returns!r}")
+        if self.returns == "sequence" and len(result_names(self.results)) < 2:
+            raise ValueError(f"function {self.name}: a sequence returns its output and states")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +117,11 @@ class Module:
     type: str  # its exact class, e.g. "torch.nn.RNN"
     config: Mapping[str, Any]  # attribute -> required value
     params: Mapping[str, tuple[str, ...]]  # parameter -> shape in dimension names ("4*hidden")
+    summary: str  # what the module check asks, in words: "one layer, tanh, batch_first=True"
+    states: tuple[str, ...]  # case tensors the module starts from: ("h0",) or ("h0", "c0")
+    # The known mistakes the engine establishes, by the slip: "untransposed" (weights copied
+    # without .T), "not-batch-first", "default-dtype" (float32 kept), "bias-hh" (b in both biases).
+    mistakes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +134,8 @@ class Spec:
     checks: tuple[Check, ...]  # in report order
     mistakes: tuple[Mistake, ...]  # replayed or recognised, first match wins
     tolerances: Mapping[str, Tolerance]  # dtype name -> comparison tolerance
-    public_cases: Callable[[], Any]  # () -> the case set a student sees
-    full_cases: Callable[[int], Any]  # grading seed -> public plus hidden cases
+    public_cases: Callable[[], CaseSet]  # () -> the case set a student sees
+    full_cases: Callable[[int], CaseSet]  # grading seed -> public plus hidden cases
     module: Module | None = None  # what the module-returning function must build
     initial: str = ""  # the forward argument holding the initial state (for output replays)
     builtins: frozenset[str] = frozenset()  # torch ops that solve it outright: no value credit

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.cases import ForwardCase, course_case, full_cases, public_cases, seed_from_text
-from grader.load import SOLUTIONS, load_assignment
+from grader.cases import Case
+from grader.load import SOLUTIONS, load_assignment, load_sibling
 from grader.misconceptions import Replays
+from grader.settings import seed_from_text
+
+RNN_CASES = load_sibling(SOLUTIONS / "rnn_forward" / "spec.py", "cases")  # its own cases
+course_case = RNN_CASES.course_case
+full_cases = RNN_CASES.full_cases
+public_cases = RNN_CASES.public_cases
 
 GOLDEN = torch.tensor(
     [
@@ -24,8 +30,8 @@ GOLDEN = torch.tensor(
 RNN = load_assignment(SOLUTIONS / "rnn_forward")
 
 
-def _forward(case: ForwardCase) -> torch.Tensor:
-    inputs = (case.x, case.h0, case.W_xh, case.W_hh, case.b_h)
+def _forward(case: Case) -> torch.Tensor:
+    inputs = (case.x, case["h0"], case["W_xh"], case["W_hh"], case["b_h"])
     output: torch.Tensor = RNN.reference["rnn_forward"](*(t.double() for t in inputs))[0]
     return output
 
@@ -39,37 +45,37 @@ def test_reference_reproduces_the_course_notebook_to_four_decimals() -> None:
 def test_course_weights_are_init_weights_with_seed_zero() -> None:
     case = course_case()
     w_xh, w_hh, b_h = RNN.reference["init_weights"](1, 4, 0)
-    assert torch.equal(w_xh, case.W_xh) and torch.equal(w_hh, case.W_hh)
+    assert torch.equal(w_xh, case["W_xh"]) and torch.equal(w_hh, case["W_hh"])
     assert torch.equal(b_h, torch.zeros(4))
 
 
-def _params(case: ForwardCase) -> dict[str, torch.Tensor]:
+def _params(case: Case) -> dict[str, torch.Tensor]:
     return {
-        "weight_ih_l0": case.W_xh.T.clone(),
-        "weight_hh_l0": case.W_hh.T.clone(),
-        "bias_ih_l0": case.b_h.clone(),
-        "bias_hh_l0": torch.zeros_like(case.b_h),
+        "weight_ih_l0": case["W_xh"].T.clone(),
+        "weight_hh_l0": case["W_hh"].T.clone(),
+        "bias_ih_l0": case["b_h"].clone(),
+        "bias_hh_l0": torch.zeros_like(case["b_h"]),
     }
 
 
 def test_nn_rnn_with_transposed_weights_matches_the_reference() -> None:
     case = full_cases(3).forward[-1]
     known = Replays(RNN.spec, RNN.reference)
-    assert torch.allclose(known.module_output(_params(case), case.x, case.h0), _forward(case))
+    assert torch.allclose(known.module_output(_params(case), case.x, case["h0"]), _forward(case))
 
 
 def test_remembered_nn_rnn_outputs_follow_every_input_exactly() -> None:
     case = full_cases(3).forward[4]
     known, params = Replays(RNN.spec, RNN.reference), _params(case)
-    first = known.module_output(params, case.x, case.h0)
-    again = known.module_output({k: v.clone() for k, v in params.items()}, case.x, case.h0)
+    first = known.module_output(params, case.x, case["h0"])
+    again = known.module_output({k: v.clone() for k, v in params.items()}, case.x, case["h0"])
     assert torch.equal(first, again)
     for name in params:  # one changed number anywhere gives a different, freshly run answer
         changed = {**params, name: params[name].contiguous().clone()}
         changed[name].view(-1)[0] += 0.25
-        other = known.module_output(changed, case.x, case.h0)
+        other = known.module_output(changed, case.x, case["h0"])
         assert not torch.allclose(other, first)
-    other_h0 = known.module_output(params, case.x, case.h0 + 0.25)
+    other_h0 = known.module_output(params, case.x, case["h0"] + 0.25)
     assert not torch.allclose(other_h0, first)
 
 
@@ -101,7 +107,7 @@ def test_hidden_cases_cover_the_contract_ranges() -> None:
     for case in cases:
         batch, seq, inputs, hidden = case.dims
         assert 1 <= batch <= 4 and 1 <= seq <= 12 and 1 <= inputs <= 5 and 1 <= hidden <= 8
-        assert bool(case.h0.ne(0).any()) and bool(case.b_h.ne(0).any())
+        assert bool(case["h0"].ne(0).any()) and bool(case["b_h"].ne(0).any())
     assert any(c.dims[0] > 1 and c.dims[2] != c.dims[3] and c.dims[1] != 5 for c in cases)
 
 

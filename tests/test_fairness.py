@@ -7,11 +7,14 @@ from fixtures.helpers import by_id, describe
 from fixtures.submissions import FAIRNESS, MISTAKES, correct_cells, notebook
 
 from grader import misconceptions
-from grader.cases import full_cases
 from grader.grading import grade_bytes
+from grader.load import SOLUTIONS, load_sibling
 from grader.results import GradeResult, Outcome
 from grader.sandbox.client import Sandbox
 from grader.settings import DEFAULT_GRADING_SEED
+
+RNN_CASES = load_sibling(SOLUTIONS / "rnn_forward" / "spec.py", "cases")  # its own cases
+full_cases = RNN_CASES.full_cases
 
 # Round-1 mistakes whose charges this file pins down, next to the fairness fixtures.
 _ROUND_ONE = (

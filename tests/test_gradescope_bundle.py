@@ -19,10 +19,14 @@ from typing import Any
 import pytest
 
 from grader.bundle import README, RUN, SEED, SETUP, build_bundle, new_seed, torch_requirement
-from grader.cases import full_cases, seed_from_text
 from grader.catalog import CATALOG
 from grader.cli import main
 from grader.errors import UsageError
+from grader.load import SOLUTIONS, load_sibling
+from grader.settings import seed_from_text
+
+RNN_CASES = load_sibling(SOLUTIONS / "rnn_forward" / "spec.py", "cases")  # its own cases
+full_cases = RNN_CASES.full_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -107,7 +111,7 @@ def test_zip_holds_the_scripts_the_seed_a_readme_and_one_wheel(bundle: Path) -> 
     with zipfile.ZipFile(bundle) as archive:
         infos = {info.filename: info for info in archive.infolist()}
         wheels = [name for name in infos if name.endswith(".whl")]
-        reference = {"assignment/spec.py", "assignment/solution.ipynb"}
+        reference = {"assignment/spec.py", "assignment/cases.py", "assignment/solution.ipynb"}
         assert set(infos) == {SETUP, RUN, SEED, README, *reference, *wheels} and len(wheels) == 1
         assert archive.read(SEED).decode() == SECRET + "\n"
         for name in (SETUP, RUN):

@@ -9,12 +9,15 @@ import pytest
 import torch
 from fixtures.submissions import correct_cells, notebook
 
-from grader.cases import full_cases
 from grader.grading import GradeOptions, Grader
+from grader.load import SOLUTIONS, load_sibling
 from grader.report import RENDERERS, render
 from grader.results import GradeResult
 from grader.sandbox.client import Sandbox
 from grader.settings import seed_from_text
+
+RNN_CASES = load_sibling(SOLUTIONS / "rnn_forward" / "spec.py", "cases")  # its own cases
+full_cases = RNN_CASES.full_cases
 
 SECRET = "correct horse battery staple, and then some"
 
@@ -113,7 +116,7 @@ def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], GradeResult]:
         hidden = set()
         for case in grader.cases.forward:
             if not case.public:
-                hidden |= _codes(case.x) | _codes(case.W_xh)
+                hidden |= _codes(case.x) | _codes(case["W_xh"])
         hidden |= {f"S{size[2]}" for size in grader.cases.calls["init_weights"][3:]}
     return result, hidden, self_check
 

@@ -17,12 +17,15 @@ import pytest
 from report_samples import hostile, mixed
 
 from grader.assign import ASSIGNMENT_FILENAME
-from grader.cases import public_cases
 from grader.catalog import CATALOG
 from grader.extract import extract, load_notebook
+from grader.load import SOLUTIONS, load_sibling
 from grader.results import Outcome
 from grader.sandbox.client import Sandbox
 from grader.selfcheck import JUPYTER_HINT, VSCODE_HINT, SelfCheck, check_notebook, find_notebook
+
+RNN_CASES = load_sibling(SOLUTIONS / "rnn_forward" / "spec.py", "cases")  # its own cases
+public_cases = RNN_CASES.public_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignment" / ASSIGNMENT_FILENAME

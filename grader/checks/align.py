@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.misconceptions import Replays
 
 
 def judged(
     output: torch.Tensor | None,
     expected: torch.Tensor,
-    case: ForwardCase,
+    case: Case,
     known: Replays,
     *,
     fused: bool,
@@ -29,7 +29,7 @@ def judged(
 
 
 def lined_up(
-    output: torch.Tensor, expected: torch.Tensor, case: ForwardCase, known: Replays
+    output: torch.Tensor, expected: torch.Tensor, case: Case, known: Replays
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The part of output that has a reference step and row to compare with, and those.
 

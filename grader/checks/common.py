@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grader.cases import CaseSet, ForwardCase
+from grader.cases import Case, CaseSet
 from grader.compare import allclose, as_float64
 from grader.extract import Extracted
 from grader.misconceptions import Replays, error_mistake, exception_type, tag
@@ -57,6 +57,20 @@ class Finding:
 
     message: str  # where and by how much, rendered from the facts
     mistake: str | None = None  # id of the known mistake those facts establish, if any
+
+
+def unpack(value: Any, results: str | tuple[Any, ...]) -> dict[str, Any] | None:
+    """A returned value's parts by declared name, when it nests as declared (tuples or lists)."""
+    if isinstance(results, str):
+        return {results: value}
+    if not isinstance(value, tuple | list) or len(value) != len(results):
+        return None
+    parts: dict[str, Any] = {}
+    for item, inner in zip(value, results, strict=True):
+        if (got := unpack(item, inner)) is None:
+            return None
+        parts.update(got)
+    return parts
 
 
 def first_mistake(findings: Sequence[Finding]) -> str | None:
@@ -170,17 +184,17 @@ def device_problem(obs: Observation, device: str) -> Finding | None:
     return Finding(message=message, mistake="ignores-input-dtype")
 
 
-def tolerance(case: ForwardCase) -> tuple[float, float]:
+def tolerance(case: Case) -> tuple[float, float]:
     tol = TOLERANCES[case.dtype]
     return tol.rtol, tol.atol
 
 
-def close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> bool:
+def close(actual: torch.Tensor, expected: torch.Tensor, case: Case) -> bool:
     rtol, atol = tolerance(case)
     return allclose(actual, expected, rtol=rtol, atol=atol)
 
 
-def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase) -> list[bool]:
+def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: Case) -> list[bool]:
     """Per time step of `expected`, whether that (batch, hidden) slice matches (allclose rule)."""
     steps = min(actual.shape[1], expected.shape[1])
     rtol, atol = tolerance(case)
@@ -191,7 +205,7 @@ def steps_close(actual: torch.Tensor, expected: torch.Tensor, case: ForwardCase)
 
 
 def shape_mismatch(
-    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed: str
+    label: str, name: str, got: Sequence[int], want: Sequence[int], transposed: str | None
 ) -> Finding | None:
     """A finding when shapes differ; one shape the other reversed establishes `transposed`."""
     if tuple(got) == tuple(want):

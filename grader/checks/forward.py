@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from grader.cases import ForwardCase
+from grader.cases import Case
 from grader.checks import align
 from grader.checks.common import (
     Context,
@@ -25,12 +25,14 @@ from grader.checks.common import (
     tensor_problem,
     type_name,
     unevaluable,
+    unpack,
     wrong_type,
 )
 from grader.misconceptions import Replays, tag
 from grader.observations import Observation
 from grader.results import ITEMS_KEPT
 from grader.sandbox import kernels
+from grader.spec import Spec, result_names, result_text
 
 # How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
 _REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
@@ -48,46 +50,61 @@ class _Tally:
     mistake: str | None = None  # id of the recognised misconception, if any
 
 
-def _pair(obs: Observation) -> tuple[Any, Any] | None:
-    value = obs.value
-    if isinstance(value, tuple | list) and len(value) == 2:
-        return value[0], value[1]
-    return None
+_COUNTS = {2: "two", 3: "three", 4: "four"}
+
+
+def _results(spec: Spec, function: str) -> tuple[Any, ...]:
+    """The function's declared results: its output first, then its final states."""
+    return spec.function(function).results
+
+
+def _parts(obs: Observation, results: tuple[Any, ...]) -> list[Any] | None:
+    """The returned output and final states, in declared order, when nested as declared."""
+    parts = unpack(obs.value, results)
+    return None if parts is None else list(parts.values())
 
 
 def forward_shape(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    both = "(output, h_n), two plain torch.Tensors"
-    if (verdict := unevaluable(calls, function) or _not_pair(calls, both, 2)) is not None:
+    calls, results = ctx.observations.of(function), _results(ctx.spec, function)
+    names = result_names(results)
+    every = f"{result_text(results)}, {_COUNTS.get(len(names), 'all')} plain torch.Tensors"
+    wrong = _not_results(calls, results, every, len(names))
+    if (verdict := unevaluable(calls, function) or wrong) is not None:
         return verdict
-    findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known)) is not None]
-    if findings and _fixed_length(calls):  # one fact across cases explains every length
+    findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known, results)) is not None]
+    if findings and _fixed_length(calls, results):  # one fact across cases explains every length
         findings = [Finding(message=f.message, mistake="hard-coded-length") for f in findings]
-    ok = f"output (batch, seq, hidden) and h_n (batch, hidden) on all {len(calls)} cases"
-    return findings_verdict(findings, ok)
+    shapes = [f"{names[0]} (batch, seq, hidden)", *(f"{n} (batch, hidden)" for n in names[1:])]
+    listed = ", ".join(shapes[:-1]) + f" and {shapes[-1]}"
+    return findings_verdict(findings, f"{listed} on all {len(calls)} cases")
 
 
-def _fixed_length(calls: tuple[Observation, ...]) -> bool:
+def _fixed_length(calls: tuple[Observation, ...], results: tuple[Any, ...]) -> bool:
     """output has the same number of steps for inputs of different lengths."""
     pairs = [
         (obs.call.case.dims[1], value[0].shape[1])
         for obs in calls
-        if obs.call.case is not None and (value := _pair(obs)) is not None
+        if obs.call.case is not None and (value := _parts(obs, results)) is not None
         and isinstance(value[0], torch.Tensor) and value[0].dim() == 3
     ]  # fmt: skip
     lengths, steps = {n for _, n in pairs}, {t for t, _ in pairs}
     return len(lengths) == 1 and len(steps) > 1 and any(t != n for t, n in pairs)
 
 
-def _not_pair(calls: tuple[Observation, ...], expected: str, tensors: int) -> Verdict | None:
+def _not_results(
+    calls: tuple[Observation, ...], results: tuple[Any, ...], expected: str, tensors: int
+) -> Verdict | None:
+    """A verdict when no call returned the declared nesting with its first `tensors` tensors."""
+
     def acceptable(value: object) -> bool:
-        pair = value if isinstance(value, tuple | list) and len(value) == 2 else None
-        return pair is not None and all(isinstance(t, torch.Tensor) for t in pair[:tensors])
+        parts = unpack(value, results)
+        items = list(parts.values())[:tensors] if parts is not None else None
+        return items is not None and all(isinstance(t, torch.Tensor) for t in items)
 
     return wrong_type(calls, acceptable, expected)
 
 
-def _shape_problem(obs: Observation, known: Replays) -> Finding | None:
+def _shape_problem(obs: Observation, known: Replays, results: tuple[Any, ...]) -> Finding | None:
     """What is wrong with one case's shapes; a replayed mistake that produces them is named."""
     if not obs.returned:
         return failure_finding(obs)
@@ -95,21 +112,19 @@ def _shape_problem(obs: Observation, known: Replays) -> Finding | None:
     assert case is not None
     batch, seq, _, hidden = case.dims
     label = obs.call.label
-    pair = _pair(obs)
-    if pair is None:
-        return Finding(message=f"{label}: returned {type_name(obs.value)}; expected (output, h_n)")
-    output, h_n = pair
-    for name, value, shape in (
-        ("output", output, (batch, seq, hidden)),
-        ("h_n", h_n, (batch, hidden)),
-    ):
+    parts = unpack(obs.value, results)
+    if parts is None:
+        expected = result_text(results)
+        return Finding(message=f"{label}: returned {type_name(obs.value)}; expected {expected}")
+    shapes = [(batch, seq, hidden), *[(batch, hidden)] * (len(parts) - 1)]
+    for index, ((name, value), shape) in enumerate(zip(parts.items(), shapes, strict=True)):
         if not isinstance(value, torch.Tensor):
             return Finding(message=f"{label}: {name} is {type_name(value)}, not a tensor")
         if tuple(value.shape) != shape:
             got, want = shape_text(value.shape), shape_text(shape)
             message = f"{label}: {name} has shape {got}, expected {want}"
             function = obs.call.function
-            found = known.diagnose(case, value, function) if name == "output" else None
+            found = known.diagnose(case, value, function) if index == 0 else None
             return Finding(message=message, mistake=found.id if found else None)
     return None
 
@@ -139,21 +154,27 @@ def escape_message(function: str, escape: str) -> str:
 
 def forward_values(ctx: Context, function: str) -> Verdict:
     """The per-step partial-credit check of a forward function."""
-    calls = ctx.observations.of(function)
-    first = "(output, h_n) with output a plain torch.Tensor"
+    calls, results = ctx.observations.of(function), _results(ctx.spec, function)
+    first = f"{result_text(results)} with {result_names(results)[0]} a plain torch.Tensor"
     if (builtin := builtin_used(ctx, function)) is not None:  # before "it raised": it's why
         return failed(
             f"{function} uses a built-in RNN ({builtin}): no credit,"
             " the point is to write the recurrence yourself",
             **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
         )
-    if (verdict := unevaluable(calls, function) or _not_pair(calls, first, 1)) is not None:
+    if (
+        verdict := unevaluable(calls, function) or _not_results(calls, results, first, 1)
+    ) is not None:
         return verdict
     if (escape := ctx.extracted.escapes.get(function)) is not None:
         return failed(escape_message(function, escape), escape=escape)
     tally = _Tally()
     for obs, expected in zip(calls, ctx.expected.sequence, strict=True):
+        before = tally.total - tally.matched
         _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
+        whole = tally.total - tally.matched == before  # every step of this case matched
+        if whole and obs.call.index < len(ctx.expected.states):
+            _states_agree(tally, obs, ctx.expected.states[obs.call.index], results)
     return _values_verdict(tally)
 
 
@@ -167,12 +188,12 @@ def _tally_case(
 ) -> None:
     case = obs.call.case
     assert case is not None
-    steps = case.x.shape[1]
-    output, problem = _comparable_output(obs, case, ctx.device)
+    steps, results = case.x.shape[1], _results(ctx.spec, obs.call.function)
+    output, problem = _comparable_output(obs, case, ctx.device, results)
     judged, want = align.judged(output, expected, case, ctx.known, fused=fused)
     alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
     if alone and want is not None:
-        judged, want = _h_n_alone(obs, want, expected)
+        judged, want = _h_n_alone(obs, want, expected, results)
     if judged is None or want is None or (judged.shape[1] == 0 and steps > 0):
         tally.total += steps
         message = problem.message if problem else _unmatched(obs, output, case)
@@ -182,14 +203,15 @@ def _tally_case(
     assert output is not None
     matches = steps_close(judged, want, case)
     if matches and matches[-1]:
-        matches[-1] = _h_n_agrees(tally, obs, want, expected, case)
+        matches[-1] = _h_n_agrees(tally, obs, (want, expected), case, results)
     tally.total += len(matches)
     tally.partly += judged.shape[:2] != expected.shape[:2]
     tally.matched += sum(matches)
     if all(matches):
         return
     if tally.first is None and alone:
-        tally.first = {"case": obs.call.label, "problem": f"no step, and h_n is not h_{steps}"}
+        h_n = result_names(results)[1]
+        tally.first = {"case": obs.call.label, "problem": f"no step, and {h_n} is not h_{steps}"}
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
     if tally.mistake is None:
@@ -197,47 +219,71 @@ def _tally_case(
         tally.mistake = found.id if found else None
 
 
-def _unmatched(obs: Observation, output: torch.Tensor | None, case: ForwardCase) -> str:
+def _unmatched(obs: Observation, output: torch.Tensor | None, case: Case) -> str:
     batch, steps, _, hidden = case.dims
     got = shape_text(output.shape) if output is not None else "?"
     want = shape_text((batch, steps, hidden))
     return f"{obs.call.label}: output has shape {got}, expected {want}: no step can be compared"
 
 
-def _final_state(obs: Observation, hidden: int) -> torch.Tensor | None:
+def _final_state(obs: Observation, hidden: int, results: tuple[Any, ...]) -> torch.Tensor | None:
     """h_n when its shape allows comparing it at all (a wrong shape costs the shape check)."""
-    pair = _pair(obs)
-    h_n = pair[1] if pair else None
+    parts = _parts(obs, results)
+    h_n = parts[1] if parts else None
     if not isinstance(h_n, torch.Tensor) or h_n.dim() != 2 or h_n.shape[1] != hidden:
         return None
     return h_n
 
 
 def _h_n_alone(
-    obs: Observation, want: torch.Tensor, expected: torch.Tensor
+    obs: Observation, want: torch.Tensor, expected: torch.Tensor, results: tuple[Any, ...]
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """With no step of output to judge, h_n stands for h_T on its own."""
     rows, _, hidden = want.shape
-    h_n = _final_state(obs, hidden)
+    h_n = _final_state(obs, hidden, results)
     if h_n is None or h_n.shape[0] < rows:
         return None, None
     return h_n[:rows].unsqueeze(1), expected[:rows, -1:]
 
 
 def _h_n_agrees(
-    tally: _Tally, obs: Observation, want: torch.Tensor, expected: torch.Tensor, case: ForwardCase
+    tally: _Tally,
+    obs: Observation,
+    compared: tuple[torch.Tensor, torch.Tensor],
+    case: Case,
+    results: tuple[Any, ...],
 ) -> bool:
     """h_n must be h_T, or the state the output ends on when output's length was charged."""
+    want, expected = compared
     rows, count, hidden = want.shape
-    h_n = _final_state(obs, hidden)
+    h_n = _final_state(obs, hidden, results)
     if h_n is None or h_n.shape[0] < rows:
         return True
     finals = (want[:, -1], expected[:rows, -1])
     if any(close(h_n[:rows], final, case) for final in finals):
         return True
     error = float((h_n[:rows].to(torch.float64) - want[:, -1]).abs().max())
-    tally.notes.append(f"{obs.call.label}: h_n differs from h_{count} by up to {error:.3g}")
+    name = result_names(results)[1]
+    tally.notes.append(f"{obs.call.label}: {name} differs from h_{count} by up to {error:.3g}")
     return False
+
+
+def _states_agree(
+    tally: _Tally, obs: Observation, wanted: tuple[torch.Tensor, ...], results: tuple[Any, ...]
+) -> None:
+    """The final states after h_n (an LSTM's c_n) must be the reference's; else the last step
+    of this case is not credited."""
+    parts, case = _parts(obs, results), obs.call.case
+    names = result_names(results)[2:]
+    if not parts or case is None or not wanted:
+        return
+    for name, got, want in zip(names, parts[2:], wanted, strict=True):
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or close(got, want, case):
+            continue  # a wrong shape costs the shape check
+        error = float((got.to(torch.float64) - want).abs().max())
+        tally.notes.append(f"{obs.call.label}: {name} differs by up to {error:.3g}")
+        tally.matched -= 1
+        return
 
 
 def credible_trace(
@@ -249,7 +295,7 @@ def credible_trace(
     product beside the real work gives neither)."""
     case = obs.call.case
     assert case is not None
-    output, problem = _comparable_output(obs, case, device)
+    output, problem = _comparable_output(obs, case, device, _results(known.spec, obs.call.function))
     if output is None:
         return problem.message if problem else "it returned nothing to compare"
     if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
@@ -260,7 +306,7 @@ def credible_trace(
 
 
 def _comparable_output(
-    obs: Observation, case: ForwardCase, device: str
+    obs: Observation, case: Case, device: str, results: tuple[Any, ...]
 ) -> tuple[torch.Tensor | None, Finding | None]:
     label = obs.call.label
     if not obs.returned:
@@ -269,11 +315,11 @@ def _comparable_output(
         message = f"wrote into its argument {', '.join(obs.mutated)}: no credit for this case" \
                   " (work on new tensors, never modify the caller's)"  # fmt: skip
         return None, Finding(message=f"{label}: {message}", mistake="overwrites-argument")
-    pair = _pair(obs)
-    if pair is None:
-        message = f"{label}: returned {type_name(obs.value)}; expected (output, h_n)"
+    parts = _parts(obs, results)
+    if parts is None:
+        message = f"{label}: returned {type_name(obs.value)}; expected {result_text(results)}"
         return None, Finding(message=message)
-    output = pair[0]
+    output = parts[0]
     problem = tensor_problem(output, case.dtype, device) or device_problem(obs, device)
     if problem:
         message = f"{label}: output {problem.message}"
@@ -285,7 +331,7 @@ def _comparable_output(
 
 
 def _divergence(
-    obs: Observation, case: ForwardCase, t: int, output: torch.Tensor, expected: torch.Tensor
+    obs: Observation, case: Case, t: int, output: torch.Tensor, expected: torch.Tensor
 ) -> dict[str, Any]:
     details: dict[str, Any] = {"case": obs.call.label, "step": t + 1}
     got = output[:, t] if t < output.shape[1] else None

@@ -19,120 +19,181 @@ from grader.checks.common import (
     shape_text,
     type_name,
     unevaluable,
+    unpack,
     wrong_type,
 )
 from grader.compare import allclose
 from grader.misconceptions import Replays
 from grader.observations import Observation
+from grader.spec import result_names
 
-_WEIGHT_NAMES = ("W_xh", "W_hh", "b_h")
+# What a tensors-returning function gives when its spec declares no results: the RNN's weights.
+_WEIGHT_SHAPES = {"W_xh": ("input", "hidden"), "W_hh": ("hidden", "hidden"), "b_h": ("hidden",)}
+_COUNTS = {2: "two", 3: "three", 4: "four"}
 
 
-def _not_tensor(calls: tuple[Observation, ...]) -> Verdict | None:
-    return wrong_type(calls, lambda v: isinstance(v, torch.Tensor), "a torch.Tensor")
+def _declared(ctx: Context, function: str) -> dict[str, tuple[str, ...]]:
+    """The tensors a function returns, in order, with their shapes in dimension names."""
+    declared = ctx.spec.function(function)
+    return dict(declared.shapes) if declared.shapes else dict(_WEIGHT_SHAPES)
 
 
-def _not_triple(calls: tuple[Observation, ...]) -> Verdict | None:
+def _sizes(obs: Observation, wanted: dict[str, tuple[str, ...]]) -> list[tuple[int, ...]]:
+    """Each tensor's shape for this call: dimension "hidden" is the argument hidden_size."""
+    named = zip(obs.call.arg_names, obs.call.args, strict=True)
+    sizes = {name.removesuffix("_size"): int(value) for name, value in named}
+
+    def size(name: str) -> int:
+        factor, _, dim = name.rpartition("*")
+        return int(factor or 1) * sizes[dim]
+
+    return [tuple(size(d) for d in dims) for dims in wanted.values()]
+
+
+def _dims_text(dims: tuple[str, ...]) -> str:
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _states(value: Any, names: tuple[str, ...]) -> list[Any] | None:
+    """The returned tensors: the value itself for one name, a tuple's items for several."""
+    parts = unpack(value, names if len(names) > 1 else names[0]) if names else {"": value}
+    return None if parts is None else list(parts.values())
+
+
+def _not_tensor(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
+    def acceptable(value: object) -> bool:
+        items = _states(value, names)
+        return items is not None and all(isinstance(t, torch.Tensor) for t in items)
+
+    several = f"a tuple of {len(names)} tensors ({', '.join(names)})"
+    return wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+
+
+def _named(label: str, names: tuple[str, ...], index: int) -> str:
+    """How a message names one of the returned tensors: the call alone when there is one."""
+    return f"{label}: {names[index]}" if len(names) > 1 else label
+
+
+def _not_triple(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
     def triple(value: object) -> bool:
         items = value if isinstance(value, tuple | list) else ()
-        return len(items) == 3 and all(isinstance(t, torch.Tensor) for t in items)
+        return len(items) == len(names) and all(isinstance(t, torch.Tensor) for t in items)
 
-    return wrong_type(calls, triple, "a tuple of three tensors (W_xh, W_hh, b_h)")
+    count = _COUNTS.get(len(names), str(len(names)))
+    return wrong_type(calls, triple, f"a tuple of {count} tensors ({', '.join(names)})")
 
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
+    calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
         return verdict
-    findings = list(_hidden_shape_problems(calls))
-    if findings and _rows_fixed(calls):
+    findings = list(_hidden_shape_problems(calls, names))
+    if findings and _rows_fixed(calls, names):
         findings = [Finding(message=f.message, mistake="init-hidden-fixed-rows") for f in findings]
     ok = "shape (batch_size, hidden_size) for every size tried"
     return findings_verdict(findings, ok, calls=len(calls))
 
 
-def _rows_fixed(calls: tuple[Observation, ...]) -> bool:
+def _rows_fixed(calls: tuple[Observation, ...], names: tuple[str, ...]) -> bool:
     """The same number of rows came back for two or more different batch sizes."""
-    seen = [(int(obs.call.args[0]), obs.value.shape[0]) for obs in calls
-            if isinstance(obs.value, torch.Tensor) and obs.value.dim() == 2]  # fmt: skip
+    firsts = [(obs, items[0]) for obs in calls if (items := _states(obs.value, names))]
+    seen = [(int(obs.call.args[0]), first.shape[0]) for obs, first in firsts
+            if isinstance(first, torch.Tensor) and first.dim() == 2]  # fmt: skip
     return len({b for b, _ in seen}) > 1 and len({rows for _, rows in seen}) == 1
 
 
-def _hidden_shape_problems(calls: tuple[Observation, ...]) -> Iterator[Finding]:
+def _hidden_shape_problems(
+    calls: tuple[Observation, ...], names: tuple[str, ...]
+) -> Iterator[Finding]:
     for obs in calls:
         batch, hidden = obs.call.args
+        items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
             yield failure_finding(obs)
-        elif not isinstance(obs.value, torch.Tensor):
-            yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}, not a tensor")
-        elif tuple(obs.value.shape) != (batch, hidden):
-            got, want = shape_text(obs.value.shape), shape_text((int(batch), int(hidden)))
-            yield Finding(message=f"{obs.call.label} returned shape {got}; expected {want}")
+        elif items is None:
+            expected = f"a tuple ({', '.join(names)})"
+            yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}; {expected}")
+        for index, value in enumerate(items or ()):
+            label = _named(obs.call.label, names, index)
+            if not isinstance(value, torch.Tensor):
+                yield Finding(message=f"{label} returned {type_name(value)}, not a tensor")
+            elif tuple(value.shape) != (batch, hidden):
+                got, want = shape_text(value.shape), shape_text((int(batch), int(hidden)))
+                yield Finding(message=f"{label} returned shape {got}; expected {want}")
+                break
 
 
 def tensor_zeros(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls)) is not None:
+    calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
+    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
-        value = obs.value
+        items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
             findings.append(failure_finding(obs))
-        elif not isinstance(value, torch.Tensor):
-            message = f"{obs.call.label} returned {type_name(value)}, not a tensor"
+        elif items is None:
+            message = f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
             findings.append(Finding(message=message))
-        elif not value.is_floating_point():
-            message = f"{obs.call.label} has dtype {value.dtype}: use a floating-point dtype"
-            findings.append(Finding(message=message))
-        elif bool(value.ne(0).any()):
-            message = f"{obs.call.label} is not all zeros (max |value| {value.abs().max():.4g})"
-            findings.append(Finding(message=message))
+        problems = (_zeros_problem(_named(obs.call.label, names, i), v)
+                    for i, v in enumerate(items or ()))  # fmt: skip
+        if (problem := next((p for p in problems if p is not None), None)) is not None:
+            findings.append(Finding(message=problem))
     return findings_verdict(findings, "all zeros, floating point", calls=len(calls))
 
 
-def _weights(obs: Observation) -> tuple[torch.Tensor, ...] | str:
+def _zeros_problem(label: str, value: Any) -> str | None:
+    if not isinstance(value, torch.Tensor):
+        return f"{label} returned {type_name(value)}, not a tensor"
+    if not value.is_floating_point():
+        return f"{label} has dtype {value.dtype}: use a floating-point dtype"
+    if bool(value.ne(0).any()):
+        return f"{label} is not all zeros (max |value| {value.abs().max():.4g})"
+    return None
+
+
+def _weights(obs: Observation, names: tuple[str, ...]) -> tuple[torch.Tensor, ...] | str:
     value = obs.value
     if not obs.returned:
         return describe_failure(obs)
-    if not isinstance(value, tuple | list) or len(value) != 3:
-        return f"{obs.call.label} returned {type_name(value)}; expected a tuple (W_xh, W_hh, b_h)"
-    for name, item in zip(_WEIGHT_NAMES, value, strict=True):
+    if not isinstance(value, tuple | list) or len(value) != len(names):
+        expected = f"expected a tuple ({', '.join(names)})"
+        return f"{obs.call.label} returned {type_name(value)}; {expected}"
+    for name, item in zip(names, value, strict=True):
         if not isinstance(item, torch.Tensor):
             return f"{obs.call.label}: {name} is {type_name(item)}, not a tensor"
     return tuple(value)
 
 
 def tensors_shape(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
+    calls, declared = ctx.observations.of(function), _declared(ctx, function)
+    names = tuple(declared)
+    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
-        got = _weights(obs)
+        got = _weights(obs, names)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
             continue
-        inputs, hidden = int(obs.call.args[0]), int(obs.call.args[1])
-        wanted: tuple[tuple[int, ...], ...] = ((inputs, hidden), (hidden, hidden), (hidden,))
-        for name, tensor, shape in zip(_WEIGHT_NAMES, got, wanted, strict=True):
+        for name, tensor, shape in zip(names, got, _sizes(obs, declared), strict=True):
             label = obs.call.label
             if found := shape_mismatch(label, name, tensor.shape, shape, "nn-linear-layout"):
                 findings.append(found)
-    ok = "W_xh (input, hidden), W_hh (hidden, hidden), b_h (hidden,)"
+    ok = ", ".join(f"{name} {_dims_text(dims)}" for name, dims in declared.items())
     return findings_verdict(findings, ok, calls=len(calls))
 
 
 def tensors_exact(ctx: Context, function: str) -> Verdict:
-    calls = ctx.observations.of(function)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls)) is not None:
+    calls, names = ctx.observations.of(function), tuple(_declared(ctx, function))
+    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
-        got = _weights(obs)
+        got = _weights(obs, names)
         if isinstance(got, str):
             findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
-        elif found := _draws_differ(obs, got, expected, ctx.known):
+        elif found := _draws_differ(obs, (names, got), expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
     return findings_verdict(findings, ok, calls=len(calls))
@@ -140,13 +201,14 @@ def tensors_exact(ctx: Context, function: str) -> Verdict:
 
 def _draws_differ(
     obs: Observation,
-    got: tuple[torch.Tensor, ...],
+    named: tuple[tuple[str, ...], tuple[torch.Tensor, ...]],
     expected: tuple[torch.Tensor, ...],
     known: Replays,
 ) -> Finding | None:
-    """Which of the three differ from the seeded draws, and by how much."""
+    """Which of the tensors differ from the seeded draws, and by how much."""
+    names, got = named
     wrong = []
-    for name, actual, want in zip(_WEIGHT_NAMES, got, expected, strict=True):
+    for name, actual, want in zip(names, got, expected, strict=True):
         if _same(actual, want):
             continue
         if actual.shape != want.shape:

@@ -19,7 +19,7 @@ _isinstance = isinstance
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
 _Module = torch.nn.Module
-_RNN = torch.nn.RNN
+_RECURRENT = (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)  # torch's own classes, not subclasses
 _encode_tensor = wire.encode_tensor
 # Every entry point that multiplies matrices (or vectors), by the name the tracer sees it under.
 MATRIX_PRODUCTS = frozenset(
@@ -218,4 +218,4 @@ def _encode_module(module: Any, kind: type) -> dict[str, Any]:
         if _isinstance(param, _Tensor):
             params[str(name)] = _encode_tensor(param)
     return {"t": "module", "type": f"{kind.__module__}.{kind.__qualname__}",
-            "exact_rnn": kind is _RNN, "config": config, "params": params}  # fmt: skip
+            "exact": kind in _RECURRENT, "config": config, "params": params}  # fmt: skip

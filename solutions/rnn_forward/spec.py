@@ -2,12 +2,14 @@
 
 import torch
 
-from grader.cases import full_cases, public_cases
+from grader.load import load_sibling
 from grader.sandbox import kernels
 from grader.settings import TOLERANCES
-from grader.spec import Check, Function, Mistake, Module, Replay, Spec
+from grader.spec import MODULE_SLIPS, Check, Function, Mistake, Module, Replay, Spec
 
 FORWARD_ARGS, FUSED = ("x", "h0", "W_xh", "W_hh", "b_h"), ("rnn_forward_fused",)
+FORWARD = {"args": FORWARD_ARGS, "returns": "sequence", "results": ("output", "h_n")}
+CASES = load_sibling(__file__, "cases")  # by path: the folder is never on sys.path
 
 
 def _separate(x_t, h, W_xh, W_hh):
@@ -40,9 +42,8 @@ def _variant(function, only=()):
     return {"replay": Replay(variant=function), "only": only}
 
 
-def _check(check_id, points, kind, title):
-    function = check_id.split(".")[0]
-    return Check(id=check_id, points=points, kind=kind, function=function, title=title)
+def _check(name, points, kind, title):
+    return Check(id=name, points=points, kind=kind, function=name.split(".")[0], title=title)
 
 
 SPEC = Spec(
@@ -51,8 +52,8 @@ SPEC = Spec(
     functions=(Function(name="init_hidden", args=("batch_size", "hidden_size"), returns="tensor"),
                Function(name="init_weights", args=("input_size", "hidden_size", "seed"),
                         returns="tensors"),
-               Function(name="rnn_forward", args=FORWARD_ARGS, returns="sequence"),
-               Function(name="rnn_forward_fused", args=FORWARD_ARGS, returns="sequence"),
+               Function(name="rnn_forward", **FORWARD),
+               Function(name="rnn_forward_fused", **FORWARD),
                Function(name="to_nn_rnn", args=("W_xh", "W_hh", "b_h"), returns="module")),
     checks=(
         _check("init_hidden.shape", 2, "shape", "init_hidden returns (batch, hidden)"),
@@ -133,17 +134,15 @@ SPEC = Spec(
                 hint="copying into a parameter needs autograd off: wrap the copy_ calls in"
                      " `with torch.no_grad():`, or assign rnn.weight_ih_l0 = nn.Parameter(...)"),
     ),
-    module=Module(
-        type="torch.nn.RNN",
+    module=Module(type="torch.nn.RNN", summary="one layer, tanh, batch_first=True", states=("h0",),
         config={"num_layers": 1, "nonlinearity": "tanh", "batch_first": True,
                 "bidirectional": False},
         params={"weight_ih_l0": ("hidden", "input"), "weight_hh_l0": ("hidden", "hidden"),
                 "bias_ih_l0": ("hidden",), "bias_hh_l0": ("hidden",)},
+        mistakes={slip: f"nn-rnn-{slip}" for slip in MODULE_SLIPS},
     ),
-    initial="h0",
     builtins=frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm",
                         "gru", "lstm_cell", "gru_cell"}),
-    tolerances=TOLERANCES,
-    public_cases=public_cases,
-    full_cases=full_cases,
+    initial="h0", tolerances=TOLERANCES,
+    public_cases=CASES.public_cases, full_cases=CASES.full_cases,
 )  # fmt: skip
