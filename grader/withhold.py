@@ -55,6 +55,9 @@ _PARAMETER = re.compile(r"(weight|bias)_(ih|hh)_l\d{1,2}(_reverse)?")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _SETTINGS = frozenset({"tanh", "relu"})  # the only string settings an nn.RNN can have
 _CONTAINERS = frozenset({"builtins.tuple", "builtins.list"})
+_RECURRENT_MODULES = frozenset(  # the modules a to_* function should return: a closed, short list
+    f"torch.nn.modules.rnn.{name}" for name in ("RNN", "LSTM", "GRU", "RNNBase")
+)
 _DEEPEST, _LONGEST = 2, 4  # (output, (h_n, c_n)) and (W_xh, W_hh, b_h) fit
 
 
@@ -147,7 +150,8 @@ def _module(info: ModuleInfo) -> ModuleInfo:
         name if _PARAMETER.fullmatch(name) else f"(parameter {i} withheld)": tensor
         for i, (name, tensor) in enumerate(info.params.items(), start=1)
     }
-    return replace(info, type=_type_name(info.type), config=config, params=params)
+    kind = info.type if info.type in _RECURRENT_MODULES else _type_name(info.type)
+    return replace(info, type=kind, config=config, params=params)
 
 
 def _type_name(name: str) -> str:
