@@ -19,6 +19,8 @@ import nbformat
 from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 from nbformat import NotebookNode
 
+from grader.notebook import first_line
+
 __all__ = ["CellFailure", "Execution", "KernelUnavailable", "code_cell_label", "execute"]
 
 # Variables the kernel must not inherit: the grading secret, and settings that point it elsewhere.
@@ -120,6 +122,5 @@ def code_cell_label(notebook: NotebookNode, index: int) -> str:
     if not 0 <= index < len(cells):
         return "an unknown cell"
     number = sum(1 for cell in cells[: index + 1] if cell.cell_type == "code")
-    first = next((line.strip() for line in cells[index].source.splitlines() if line.strip()), "")
-    first = first if len(first) <= 60 else first[:57] + "..."
+    first = first_line(cells[index].source)
     return f"code cell {number} (`{first}`)" if first else f"code cell {number}"
