@@ -84,6 +84,8 @@ def write_assignment(
     solution_path = Path(solution_path)
     target = output_path(Path(out), solution_path)
     student = make_assignment(_read_notebook(solution_path))
+    if (solution_path.parent / SPEC_FILE).is_file():  # which assignment: check and batch read it
+        student.metadata.setdefault("rnn_grader", {})["assignment"] = solution_path.parent.name
     try:
         nbformat.validate(student)
     except nbformat.ValidationError as exc:

@@ -282,27 +282,32 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _by_assignment(args: argparse.Namespace) -> dict[str, list[int]]:
-    """Notebook indexes by the assignment that grades them: --assignment, else metadata."""
-    from grader.load import assignment_names, declared_assignment, find_assignment
+    """Notebook indexes by the assignment that grades them: --assignment, else the notebook's
+    metadata, else the assignment whose functions it defines, else the only one."""
+    from grader.load import choose_assignment, find_assignment
 
     if args.assignment:
         find_assignment(args.assignment)  # an unknown one: a usage error before any grading
         return {args.assignment: list(range(len(args.notebooks)))}
-    several = len(assignment_names()) != 1
     groups: dict[str, list[int]] = {}
     for index, path in enumerate(args.notebooks):
-        groups.setdefault(_declared(path, declared_assignment) if several else "", []).append(index)
+        groups.setdefault(_chosen(path, choose_assignment), []).append(index)
     if "" in groups:
-        find_assignment("")  # several and none named: a usage error that lists them
+        try:
+            find_assignment("")  # several and nothing decides: a usage error that lists them
+        except UsageError as exc:
+            first = args.notebooks[groups[""][0]]
+            raise UsageError(f"{first}: its metadata names no assignment and its functions"
+                             f" match none or several; {exc}") from exc  # fmt: skip
     return groups
 
 
-def _declared(path: Path, declared: Callable[[bytes], str]) -> str:
+def _chosen(path: Path, choose: Callable[[bytes], str]) -> str:
     from grader.settings import MAX_NOTEBOOK_BYTES
 
     try:
         with path.open("rb") as file:
-            return declared(file.read(MAX_NOTEBOOK_BYTES + 1))
+            return choose(file.read(MAX_NOTEBOOK_BYTES + 1))
     except OSError:
         return ""  # grading reports the unreadable file
 

@@ -15,7 +15,7 @@ from grader.cases import CaseSet
 from grader.checks import Context
 from grader.errors import NotebookError, UsageError
 from grader.extract import extract, load_notebook
-from grader.load import Assignment, find_assignment, load_assignment
+from grader.load import Assignment, choose_assignment, find_assignment, load_assignment
 from grader.misconceptions import Replays
 from grader.observations import observe
 from grader.reference import expected_for
@@ -163,7 +163,11 @@ def grade_bytes(
     public_only: bool = False,
     sandbox: Sandbox | None = None,
     device: str = "cpu",
+    assignment: str = "",
 ) -> GradeResult:
-    """Grade one notebook's bytes (convenience for the Python API and tests)."""
-    with Grader(GradeOptions(public_only=public_only, device=device), sandbox) as grader:
+    """Grade one notebook's bytes (convenience for the Python API and tests), by `assignment`,
+    else the one the notebook declares or whose functions it defines."""
+    chosen = choose_assignment(data, assignment)
+    options = GradeOptions(public_only=public_only, device=device, assignment=chosen)
+    with Grader(options, sandbox) as grader:
         return grader.grade_bytes(data, name=name)

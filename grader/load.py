@@ -7,6 +7,7 @@ The spec file is loaded by path under a private module name; its folder is never
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib.util
 import json
 import sys
@@ -18,7 +19,9 @@ from typing import Any
 
 from grader.errors import NotebookError, UsageError
 from grader.extract import extract, load_notebook
+from grader.results import Problem
 from grader.spec import Spec
+from grader.statements import cell_statements
 
 SPEC_FILE = "spec.py"
 SOLUTION_FILE = "solution.ipynb"
@@ -61,6 +64,47 @@ def find_assignment(name: str = "", root: Path | None = None) -> Path:
     if len(names) != 1:
         raise UsageError(f"say which assignment with --assignment NAME; there are: {listed}")
     return root / names[0]
+
+
+def choose_assignment(
+    data: bytes, given: str = "", *, metadata_first: bool = False, root: Path | None = None
+) -> str:
+    """The assignment that grades notebook `data`: `given` (--assignment), or the one its metadata
+    names (before `given` with `metadata_first`, as a class batch does), else the only one there
+    is, else the one it defines the most functions of; "" when nothing decides."""
+    declared = declared_assignment(data, root)
+    for choice in (declared, given) if metadata_first else (given, declared):
+        if choice:
+            return choice
+    names = assignment_names(root)
+    if len(names) == 1:
+        return names[0]
+    defined = defined_names(data)
+    counts = {name: len(defined.intersection(_functions(name, root))) for name in names}
+    most = max(counts.values(), default=0)
+    best = [name for name, count in counts.items() if count == most]
+    return best[0] if most and len(best) == 1 else ""  # init_weights alone tells nothing
+
+
+def defined_names(data: bytes) -> frozenset[str]:
+    """The names a notebook's code cells bind at top level (parsed, never run; bounded)."""
+    try:
+        notebook = load_notebook(data)
+    except NotebookError:
+        return frozenset()  # grading says why
+    problems: list[Problem] = []
+    return frozenset(name for cell, source in notebook.cells
+                     for statement in cell_statements(cell, source, problems)
+                     for name in statement.binds)  # fmt: skip
+
+
+@functools.cache
+def _functions_in(folder: Path) -> tuple[str, ...]:
+    return load_spec(folder).function_names
+
+
+def _functions(name: str, root: Path | None) -> tuple[str, ...]:
+    return _functions_in((SOLUTIONS if root is None else root) / name)
 
 
 def declared_assignment(data: bytes, root: Path | None = None) -> str:

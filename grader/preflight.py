@@ -8,7 +8,7 @@ the self-check cell does not report full marks.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import nbformat
@@ -18,16 +18,8 @@ from grader.errors import SolutionError
 from grader.execute import Execution, KernelUnavailable, code_cell_label, execute
 from grader.selfcheck import SELFCHECK_METADATA
 
-__all__ = ["GOLDEN_STATES", "verify_solution"]
+__all__ = ["golden_states", "verify_solution"]
 
-# DESIGN §2: h_1..h_5 of the course notebook (seed 0, x = 1..5, hidden 4), to 4 decimals.
-GOLDEN_STATES: dict[int, tuple[float, ...]] = {
-    1: (0.9123, -0.2853, -0.9747, 0.5142),
-    2: (0.9988, 0.6723, -0.9996, -0.6054),
-    3: (1.0000, 0.8938, -1.0000, 0.9218),
-    4: (1.0000, 0.6597, -1.0000, 0.7797),
-    5: (1.0000, 0.3970, -1.0000, 0.9115),
-}
 # A demo line such as "h3 = tensor([ 1.0000,  0.8938, -1.0000,  0.9218])".
 _STATE_LINE = re.compile(r"^h(\d+)\s*=\s*tensor\(\[+([^\]]*)\]")
 _TOLERANCE = 6e-5  # printed to 4 decimals
@@ -46,7 +38,8 @@ def verify_solution(path: Path, *, timeout: int = 120) -> Execution:
             f"cannot run {path} in a Jupyter kernel ({exc}); install ipykernel"
             " (pip install ipykernel), or pass --no-execute to skip this check"
         ) from exc
-    for problem in _golden_problems(run.notebook):  # first: a wrong value explains later errors
+    # First: a wrong value explains later errors.
+    for problem in _golden_problems(run.notebook, golden_states(path)):
         raise SolutionError(f"{path}: {problem}")
     if run.failure is not None:
         failure = run.failure
@@ -55,13 +48,22 @@ def verify_solution(path: Path, *, timeout: int = 120) -> Execution:
     return run
 
 
-def _golden_problems(notebook: NotebookNode) -> Iterator[str]:
+def golden_states(path: Path) -> Mapping[int, tuple[float, ...]]:
+    """The h_t the spec beside the solution declares (none for a loose notebook)."""
+    from grader.load import SPEC_FILE, load_spec
+
+    return load_spec(path.parent).golden if (path.parent / SPEC_FILE).is_file() else {}
+
+
+def _golden_problems(
+    notebook: NotebookNode, golden: Mapping[int, tuple[float, ...]]
+) -> Iterator[str]:
     """Printed hidden states h_t that differ from the golden values."""
     for index, line in _printed_lines(notebook):
         match = _STATE_LINE.match(line.strip())
-        if not match or int(match.group(1)) not in GOLDEN_STATES:
+        if not match or int(match.group(1)) not in golden:
             continue
-        step, want = int(match.group(1)), GOLDEN_STATES[int(match.group(1))]
+        step, want = int(match.group(1)), golden[int(match.group(1))]
         got = _numbers(match.group(2))
         if got is None or len(got) != len(want) or _differ(got, want):
             yield (

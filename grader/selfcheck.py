@@ -6,8 +6,8 @@ notebook first. The returned `SelfCheck` shows itself as an HTML table in Jupyte
 (`_repr_html_`) and as the text report in a terminal (`__str__` / `__repr__`).
 
 Which file: the path given, else the notebook the kernel runs (VS Code's `__vsc_ipynb_file__`
-in the kernel's namespace, then Jupyter Server's `JPY_SESSION_NAME`), else `rnn_forward.ipynb`
-in the working directory.
+in the kernel's namespace, then Jupyter Server's `JPY_SESSION_NAME`), else an assignment's
+notebook (`rnn_forward.ipynb`, `lstm_forward.ipynb`) in the working directory.
 """
 
 from __future__ import annotations
@@ -90,12 +90,17 @@ def check_notebook(
 ) -> SelfCheck:
     """Grade the saved notebook on the public cases; `sandbox` reuses a running fork server."""
     from grader.grading import GradeOptions, Grader  # imports torch: only when checking
+    from grader.load import choose_assignment
+    from grader.settings import MAX_NOTEBOOK_BYTES
 
     notebook = find_notebook(path)
     if not notebook.is_file():
         return SelfCheck(notebook=notebook, result=None, problem=_not_found(notebook))
     saved_at = notebook.stat().st_mtime
-    with Grader(GradeOptions(public_only=True), sandbox) as grader:
+    assignment = choose_assignment(notebook.read_bytes()[: MAX_NOTEBOOK_BYTES + 1])
+    if not assignment:
+        return SelfCheck(notebook=notebook, result=None, saved_at=saved_at, problem=_undecided())
+    with Grader(GradeOptions(public_only=True, assignment=assignment), sandbox) as grader:
         result = grader.grade_path(notebook)
     return SelfCheck(notebook=notebook, result=result, saved_at=saved_at)
 
@@ -104,7 +109,10 @@ def find_notebook(path: str | os.PathLike[str] | None = None) -> Path:
     """The notebook to check: `path`, else the running notebook's file, else the default."""
     if path is not None:
         return Path(path).expanduser()
-    return next((hint for hint in _hints() if hint.is_file()), Path(ASSIGNMENT_FILENAME))
+    from grader.load import assignment_names
+
+    named = (Path(f"{name}.ipynb") for name in assignment_names())  # as assign names them
+    return next((p for p in (*_hints(), *named) if p.is_file()), Path(ASSIGNMENT_FILENAME))
 
 
 def _hints() -> Iterator[Path]:
@@ -116,6 +124,16 @@ def _hints() -> Iterator[Path]:
     if session.endswith(".ipynb"):
         # Absolute, or relative to the server's root; the kernel starts in the notebook's folder.
         yield Path(session) if Path(session).is_absolute() else Path(Path(session).name)
+
+
+def _undecided() -> str:
+    from grader.load import assignment_names
+
+    return (
+        "this notebook does not say which assignment it is (its metadata lost"
+        " `rnn_grader.assignment`) and its functions match none or several of: "
+        + ", ".join(assignment_names())
+    )
 
 
 def _not_found(notebook: Path) -> str:

@@ -90,10 +90,18 @@ def notebook_of(*cells: Any) -> Any:
 # --- the committed student notebook ---------------------------------------------------------
 
 
-def test_committed_assignment_is_what_write_assignment_produces(tmp_path: Path) -> None:
-    written = write_assignment(SOLUTION, tmp_path / "out")
-    assert written == tmp_path / "out" / ASSIGNMENT_FILENAME
-    assert written.read_bytes() == ASSIGNMENT.read_bytes(), "run: python tools/make_examples.py"
+@pytest.mark.parametrize("name", ["rnn_forward", "lstm_forward"])
+def test_committed_assignment_is_what_write_assignment_produces(tmp_path: Path, name: str) -> None:
+    written = write_assignment(ROOT / "solutions" / name / "solution.ipynb", tmp_path / "out")
+    assert written == tmp_path / "out" / f"{name}.ipynb"
+    committed = ROOT / "assignment" / f"{name}.ipynb"
+    assert written.read_bytes() == committed.read_bytes(), "run: python tools/make_examples.py"
+
+
+@pytest.mark.parametrize("name", ["rnn_forward", "lstm_forward"])
+def test_the_student_notebook_names_its_assignment_in_its_metadata(name: str) -> None:
+    committed = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    assert committed.metadata["rnn_grader"]["assignment"] == name
 
 
 def test_assignment_writing_is_deterministic(tmp_path: Path) -> None:

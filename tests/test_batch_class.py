@@ -42,7 +42,7 @@ def test_a_whole_class_scores_as_each_notebook_graded_alone(tmp_path: Path) -> N
     with Gradebook(tmp_path / "out" / GRADEBOOK_NAME) as book:
         rows = {row.student: row for row in book.current()}
     assert set(rows) == {m.student for m in members}
-    with Grader(GradeOptions(limits=LIMITS)) as grader:
+    with Grader(GradeOptions(assignment="rnn_forward", limits=LIMITS)) as grader:
         for member in members:
             alone = grader.grade_bytes(member.data, name=f"{member.student}.ipynb")
             row = rows[member.student]

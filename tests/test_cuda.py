@@ -39,7 +39,7 @@ def test_outputs_left_on_the_cpu_get_no_value_credit() -> None:
     import nbformat
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CPU_ONLY_FORWARD)])
-    with Grader(GradeOptions(public_only=True, device="cuda")) as grader:
+    with Grader(GradeOptions(assignment="rnn_forward", public_only=True, device="cuda")) as grader:
         result = grader.grade_bytes(nbformat.writes(notebook).encode())
     values = next(c for c in result.checks if c.id == "rnn_forward.values")
     assert values.points == 0 and "cpu" in values.message

@@ -129,7 +129,7 @@ def test_the_child_sees_no_grading_secrets(monkeypatch: pytest.MonkeyPatch) -> N
     """A secret seed in the grader's environment and memory never reaches student code."""
     monkeypatch.setenv("GRADER_SEED", PLANTED_SECRET)
     monkeypatch.setenv("COURSE_TOKEN", PLANTED_SECRET)
-    options = GradeOptions(grading_seed=int(PLANTED_SECRET))
+    options = GradeOptions(assignment="rnn_forward", grading_seed=int(PLANTED_SECRET))
     with Grader(options) as grader:  # its fork server starts with the secret in our environment
         result = grader.grade_bytes(notebook(list(HOSTILE["peek-at-grader-secrets"].cells)))
     assert by_id(result)["init_hidden.values"].outcome is Outcome.PASSED, describe(result)

@@ -56,7 +56,11 @@ def spelled(sandbox: Sandbox) -> tuple[GradeResult, GradeResult]:
     submission = notebook(correct_cells(**SPELLER))
     results = []
     for public_only in (False, True):
-        options = GradeOptions(public_only=public_only, grading_seed=seed_from_text("numbers"))
+        options = GradeOptions(
+            assignment="rnn_forward",
+            public_only=public_only,
+            grading_seed=seed_from_text("numbers"),
+        )
         with Grader(options, sandbox) as grader:
             results.append(grader.grade_bytes(submission, name="speller.ipynb"))
     return results[0], results[1]
@@ -106,7 +110,7 @@ def _spellings(x: torch.Tensor) -> set[str]:
 
 @pytest.fixture(scope="module")
 def exfiltrated(sandbox: Sandbox) -> tuple[GradeResult, set[str]]:
-    options = GradeOptions(grading_seed=seed_from_text("numbers"))
+    options = GradeOptions(assignment="rnn_forward", grading_seed=seed_from_text("numbers"))
     with Grader(options, sandbox) as grader:
         result = grader.grade_bytes(notebook(correct_cells(**EXFILTRATOR)), name="a9.ipynb")
         hidden = [case.x for case in grader.cases.forward if not case.public]

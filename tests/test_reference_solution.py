@@ -37,6 +37,8 @@ def _engines_old_draws(inputs: int, hidden: int, seed: int) -> tuple[torch.Tenso
     generator = torch.Generator().manual_seed(seed)
     w_xh = torch.randn(inputs, hidden, generator=generator)
     return w_xh, torch.randn(hidden, hidden, generator=generator), torch.zeros(hidden)
+
+
 # A line of the solution's rnn_forward docstring: nothing else in the grader holds it.
 MARKER = "Run a tanh RNN over x, one time step at a time."
 
@@ -105,7 +107,8 @@ def holds(pid, needle):
                     pass
     return False
 
-with Sandbox(fork=True) as sandbox, Grader(GradeOptions(), sandbox) as grader:
+options = GradeOptions(assignment="rnn_forward")
+with Sandbox(fork=True) as sandbox, Grader(options, sandbox) as grader:
     needle = sys.argv[1][::-1].encode()  # made after the fork, from text written backwards
     print(holds(os.getpid(), needle), holds(sandbox._process.pid, needle))
 """

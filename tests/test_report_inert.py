@@ -184,7 +184,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
 def test_a_250000_step_output_and_megabytes_of_prints_give_bounded_reports(
     public_only: bool, sandbox: Sandbox
 ) -> None:
-    with Grader(GradeOptions(public_only=public_only), sandbox) as grader:
+    with Grader(GradeOptions(assignment="rnn_forward", public_only=public_only), sandbox) as grader:
         result = grader.grade_bytes(notebook(correct_cells(**HUGE)), name="huge.ipynb")
     assert result.ungradable is None
     for fmt in FORMATS:

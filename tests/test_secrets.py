@@ -108,9 +108,9 @@ def _codes(tensor: torch.Tensor) -> set[str]:
 def smuggled(sandbox: Sandbox) -> tuple[GradeResult, set[str], GradeResult]:
     """The smuggler graded with hidden cases (and the codes of those), and by the self-check."""
     submission = notebook(correct_cells(**SMUGGLER))
-    with Grader(GradeOptions(public_only=True), sandbox) as grader:
+    with Grader(GradeOptions(assignment="rnn_forward", public_only=True), sandbox) as grader:
         self_check = grader.grade_bytes(submission, name="smuggler.ipynb")
-    options = GradeOptions(grading_seed=seed_from_text(SECRET))
+    options = GradeOptions(assignment="rnn_forward", grading_seed=seed_from_text(SECRET))
     with Grader(options, sandbox) as grader:
         result = grader.grade_bytes(submission, name="smuggler.ipynb")
         hidden = set()
@@ -163,7 +163,9 @@ def test_a_grade_with_hidden_cases_lists_none_of_the_students_output_values(
     submission = notebook(correct_cells(**HALVED))
     listed = {}
     for public_only in (True, False):
-        options = GradeOptions(public_only=public_only, grading_seed=seed_from_text(SECRET))
+        options = GradeOptions(
+            assignment="rnn_forward", public_only=public_only, grading_seed=seed_from_text(SECRET)
+        )
         with Grader(options, sandbox) as grader:
             result = grader.grade_bytes(submission, name="halved.ipynb")
         values = next(c for c in result.checks if c.id == "rnn_forward.values")

@@ -143,6 +143,6 @@ SPEC = Spec(
     ),
     builtins=frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm",
                         "gru", "lstm_cell", "gru_cell"}),
-    initial="h0", tolerances=TOLERANCES,
+    initial="h0", tolerances=TOLERANCES, golden=CASES.GOLDEN,
     public_cases=CASES.public_cases, full_cases=CASES.full_cases,
 )  # fmt: skip

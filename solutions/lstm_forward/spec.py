@@ -140,7 +140,7 @@ SPEC = Spec(
                 "bias_ih_l0": ("4*hidden",), "bias_hh_l0": ("4*hidden",)},
         mistakes={slip: f"nn-lstm-{slip}" for slip in MODULE_SLIPS},
     ),
-    initial="h0", tolerances=TOLERANCES,
+    initial="h0", tolerances=TOLERANCES, golden=CASES.GOLDEN,
     builtins=frozenset({"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm",
                         "gru", "lstm_cell", "gru_cell"}),
     public_cases=CASES.public_cases, full_cases=CASES.full_cases,
