@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from grader.errors import UsageError
-from grader.load import SPEC_FILE, find_assignment, load_spec
+from grader.load import SPEC_FILE, choose_assignment, find_assignment, load_spec
 
 __all__ = [
     "ASSIGNMENT_FILENAME",
@@ -107,15 +107,21 @@ def write_assignment(
 
 def output_path(out: Path, solution_path: Path) -> Path:
     """The file `write_assignment` writes for `--out out`: in a folder, the student notebook the
-    assignment's spec names (the spec beside the solution, else the only assignment's), or for a
-    loose `NAME_solution.ipynb`, `NAME.ipynb`."""
+    assignment's spec names (the spec beside the solution, else that of the assignment it solves),
+    or for a loose `NAME_solution.ipynb`, `NAME.ipynb`."""
     if out.suffix.lower() == ".ipynb":
         return out
     folder = solution_path.parent
     if not (folder / SPEC_FILE).is_file():
         if solution_path.stem.endswith("_solution"):
             return out / (solution_path.stem.removesuffix("_solution") + ".ipynb")
-        folder = find_assignment()  # UsageError listing them when there are several
+        try:
+            chosen = choose_assignment(solution_path.read_bytes())  # the one it solves
+        except OSError:
+            chosen = ""  # write_assignment says why it cannot be read
+        if not chosen:
+            return out / solution_path.name
+        folder = find_assignment(chosen)
     return out / load_spec(folder).notebook
 
 

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from grader.errors import NotebookError, UsageError
-from grader.extract import extract, load_notebook
+from grader.extract import Notebook, extract, load_notebook
 from grader.results import Problem
 from grader.spec import Spec
 from grader.statements import cell_statements
@@ -71,7 +71,8 @@ def choose_assignment(
 ) -> str:
     """The assignment that grades notebook `data`: `given` (--assignment), or the one its metadata
     names (before `given` with `metadata_first`, as a class batch does), else the only one there
-    is, else the one it defines the most functions of; "" when nothing decides."""
+    is, else the one it defines the most functions of; "" when nothing decides. Bytes that are
+    no notebook get the first assignment: they are ungradable whichever grades them."""
     declared = declared_assignment(data, root)
     for choice in (declared, given) if metadata_first else (given, declared):
         if choice:
@@ -79,19 +80,18 @@ def choose_assignment(
     names = assignment_names(root)
     if len(names) == 1:
         return names[0]
-    defined = defined_names(data)
+    try:
+        defined = defined_names(load_notebook(data))
+    except NotebookError:
+        return names[0] if names else ""  # ungradable whatever grades it: any lists its checks
     counts = {name: len(defined.intersection(_functions(name, root))) for name in names}
     most = max(counts.values(), default=0)
     best = [name for name, count in counts.items() if count == most]
     return best[0] if most and len(best) == 1 else ""  # init_weights alone tells nothing
 
 
-def defined_names(data: bytes) -> frozenset[str]:
-    """The names a notebook's code cells bind at top level (parsed, never run; bounded)."""
-    try:
-        notebook = load_notebook(data)
-    except NotebookError:
-        return frozenset()  # grading says why
+def defined_names(notebook: Notebook) -> frozenset[str]:
+    """The names a notebook's code cells bind at top level (parsed, never run)."""
     problems: list[Problem] = []
     return frozenset(name for cell, source in notebook.cells
                      for statement in cell_statements(cell, source, problems)

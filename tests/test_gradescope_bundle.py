@@ -45,7 +45,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The zip built with a known seed file."""
     work = tmp_path_factory.mktemp("bundle")
     (work / "seed.txt").write_text(SECRET + "\n")
-    return build_bundle(work / "autograder.zip", seed_file=work / "seed.txt").path
+    return build_bundle(
+        work / "autograder.zip", seed_file=work / "seed.txt", assignment="rnn_forward"
+    ).path
 
 
 def unzip(bundle: Path, target: Path) -> None:
@@ -223,7 +225,9 @@ def test_a_grader_crash_gets_a_valid_score_zero_result(
 def test_cli_generates_a_secret_seed_and_says_where_it_is(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["gradescope", "--out", str(tmp_path / "ag.zip")]) == 0
+    assert (
+        main(["gradescope", "--assignment", "rnn_forward", "--out", str(tmp_path / "ag.zip")]) == 0
+    )
     out, err = capsys.readouterr()
     seed = zipfile.ZipFile(tmp_path / "ag.zip").read(SEED).decode().strip()
     assert len(seed) == 32 and int(seed, 16) >= 0
@@ -241,8 +245,16 @@ def test_unusable_seed_file_is_a_usage_error(tmp_path: Path, content: str | None
     if content is not None:
         seed_file.write_text(content)
     with pytest.raises(UsageError, match="seed file"):
-        build_bundle(tmp_path / "ag.zip", seed_file=seed_file)
-    command = ["gradescope", "--out", str(tmp_path / "ag.zip"), "--seed-file", str(seed_file)]
+        build_bundle(tmp_path / "ag.zip", seed_file=seed_file, assignment="rnn_forward")
+    command = [
+        "gradescope",
+        "--assignment",
+        "rnn_forward",
+        "--out",
+        str(tmp_path / "ag.zip"),
+        "--seed-file",
+        str(seed_file),
+    ]
     assert main(command) == 4
     assert not (tmp_path / "ag.zip").exists()
 

@@ -23,7 +23,7 @@ def test_the_fixture_builder_writes_valid_nbformat_4() -> None:
 @pytest.mark.parametrize("name", sorted(UNGRADABLE))
 def test_ungradable_file_gives_a_zero_report(name: str, sandbox: Sandbox) -> None:
     build, reason = UNGRADABLE[name]
-    result = grade_bytes(build(), name=f"{name}.ipynb", sandbox=sandbox)
+    result = grade_bytes(build(), name=f"{name}.ipynb", sandbox=sandbox, assignment="rnn_forward")
     assert result.ungradable is not None and reason.lower() in result.ungradable.lower()
     assert result.score == 0
     assert [c.id for c in result.checks] == [spec.id for spec in CATALOG]
