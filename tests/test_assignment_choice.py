@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.lstm_submissions import lstm_correct_cells
 from fixtures.submissions import correct_cells, notebook
 
 from grader import load
@@ -66,3 +67,41 @@ def test_metadata_naming_no_known_assignment_is_ignored(tmp_path: Path) -> None:
     assert load.declared_assignment(_write(tmp_path / "a.ipynb", "nope").read_bytes()) == ""
     assert load.declared_assignment(b"not json") == ""
     assert load.declared_assignment(b'{"metadata": []}') == ""
+
+
+# --- the two assignments that ship: rnn_forward and lstm_forward --------------------------------
+
+
+def _ids(report: Path) -> set[str]:
+    return {check["id"] for check in json.loads(report.read_text())["checks"]}
+
+
+def test_a_notebook_without_metadata_is_graded_by_the_assignment_whose_functions_it_defines(
+    tmp_path: Path,
+) -> None:
+    lstm = tmp_path / "lstm.ipynb"
+    lstm.write_bytes(notebook(lstm_correct_cells()))
+    rnn = _write(tmp_path / "rnn.ipynb")
+    assert main(["check", str(lstm), str(rnn), "--format", "json", "--out", str(tmp_path)]) == 0
+    assert "lstm_forward.values" in _ids(tmp_path / "lstm.json")
+    assert "rnn_forward.values" in _ids(tmp_path / "rnn.json")
+
+
+def test_a_notebook_that_defines_only_what_both_share_is_a_usage_error_listing_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = tmp_path / "shared.ipynb"
+    shared.write_bytes(notebook(["def init_weights(input_size, hidden_size, seed=0):\n    pass"]))
+    assert main(["check", str(shared)]) == 4
+    assert "lstm_forward, rnn_forward" in capsys.readouterr().err
+
+
+def test_the_metadata_beats_what_the_functions_suggest_and_assignment_beats_both(
+    tmp_path: Path,
+) -> None:
+    data = _write(tmp_path / "a.ipynb", assignment="lstm_forward").read_bytes()
+    assert load.choose_assignment(data) == "lstm_forward"
+    assert load.choose_assignment(data, "rnn_forward") == "rnn_forward"
+    assert load.choose_assignment(data, "rnn_forward", metadata_first=True) == "lstm_forward"
+    assert load.choose_assignment(notebook(correct_cells())) == "rnn_forward"
+    assert load.choose_assignment(b"not a notebook") in load.assignment_names()

@@ -34,27 +34,31 @@ def _defined(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-def filled_in(**edits: tuple[str, str]) -> nbformat.NotebookNode:
-    """The student notebook with each stub replaced by the solution's function; `edits` maps a
-    function to one (old, new) text replacement in it, to plant a mistake."""
+def filled_in(name: str = "rnn_forward", **edits: tuple[str, str]) -> nbformat.NotebookNode:
+    """Assignment `name`'s student notebook with each stub replaced by the solution's function;
+    `edits` maps a function to one (old, new) text replacement in it, to plant a mistake."""
     solution = {
-        name: "\n".join(line for line in cell.source.split("\n") if not _MARKER.match(line))
-        for cell in nbformat.read(SOLUTION, as_version=4).cells
+        function: "\n".join(line for line in cell.source.split("\n") if not _MARKER.match(line))
+        for cell in nbformat.read(ROOT / "solutions" / name / "solution.ipynb", as_version=4).cells
         if cell.cell_type == "code"
-        for name in _defined(cell.source)
+        for function in _defined(cell.source)
     }
-    student = nbformat.read(ASSIGNMENT, as_version=4)
+    student = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
     for cell in student.cells:
-        for name in _defined(cell.source) if "NotImplementedError" in cell.source else ():
-            old, new = edits.get(name, ("", ""))
-            cell.source = solution[name].replace(old, new) if old else solution[name]
+        for function in _defined(cell.source) if "NotImplementedError" in cell.source else ():
+            old, new = edits.get(function, ("", ""))
+            cell.source = solution[function].replace(old, new) if old else solution[function]
     return student
 
 
 def _run(
-    notebook: nbformat.NotebookNode, folder: Path, *, allow_errors: bool = False
+    notebook: nbformat.NotebookNode,
+    folder: Path,
+    *,
+    allow_errors: bool = False,
+    name: str = ASSIGNMENT_FILENAME,
 ) -> nbformat.NotebookNode:
-    path = folder / ASSIGNMENT_FILENAME
+    path = folder / name
     nbformat.write(notebook, path)  # the self-check grades the saved file
     return execute(notebook, path=path, allow_errors=allow_errors).notebook
 
@@ -69,25 +73,34 @@ def _errors(notebook: nbformat.NotebookNode) -> list[str]:
     return [o.ename for o in outputs if o.output_type == "error"]
 
 
-# --- the student's experience ------------------------------------------------------------------
+# --- the student's experience, for each assignment ---------------------------------------------
+
+# Assignment -> (its forward function, one planted mistake, words of the hint it must get).
+MISTAKES = {
+    "rnn_forward": ("rnn_forward", ("h @ W_hh", "h @ W_hh.T"), "W_hh looks transposed"),
+    "lstm_forward": ("lstm_forward", ("torch.tanh(g)", "torch.sigmoid(g)"), "not sigmoid"),
+}
 
 
+@pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_the_completed_student_notebook_runs_and_its_self_check_gives_full_marks(
-    tmp_path: Path,
+    tmp_path: Path, name: str
 ) -> None:
-    run = _run(filled_in(), tmp_path)
+    run = _run(filled_in(name), tmp_path, name=f"{name}.ipynb")
     assert _errors(run) == []
     output = _selfcheck(run)
     assert output.metadata[SELFCHECK_METADATA]["score"] == [100, 100]
     assert "Self-check: 100 / 100" in output.data["text/html"]
-    assert "<code>rnn_forward.values</code>" in output.data["text/html"]
+    assert f"<code>{MISTAKES[name][0]}.values</code>" in output.data["text/html"]
     assert "Score: 100 / 100" in output.data["text/plain"]
 
 
+@pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_the_stub_runs_with_errors_and_its_self_check_shows_zero_not_implemented(
-    tmp_path: Path,
+    tmp_path: Path, name: str
 ) -> None:
-    run = _run(nbformat.read(ASSIGNMENT, as_version=4), tmp_path, allow_errors=True)
+    stub = nbformat.read(ROOT / "assignment" / f"{name}.ipynb", as_version=4)
+    run = _run(stub, tmp_path, allow_errors=True, name=f"{name}.ipynb")
     assert "NotImplementedError" in _errors(run)
     output = _selfcheck(run)  # the kernel survived to run the last cell
     assert output.metadata[SELFCHECK_METADATA]["score"] == [0, 100]
@@ -95,15 +108,26 @@ def test_the_stub_runs_with_errors_and_its_self_check_shows_zero_not_implemented
     assert "Self-check: 0 / 100" in output.data["text/html"]
 
 
+@pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_a_notebook_with_one_known_mistake_shows_its_hint_in_the_self_check(
-    tmp_path: Path,
+    tmp_path: Path, name: str
 ) -> None:
-    run = _run(filled_in(rnn_forward=("h @ W_hh", "h @ W_hh.T")), tmp_path)
+    function, edit, hint = MISTAKES[name]
+    run = _run(filled_in(name, **{function: edit}), tmp_path, name=f"{name}.ipynb")
     output = _selfcheck(run)
     score, _ = output.metadata[SELFCHECK_METADATA]["score"]
     assert score < 100
-    assert "W_hh looks transposed" in output.data["text/plain"]
-    assert "W_hh looks transposed" in output.data["text/html"]
+    assert hint in output.data["text/plain"]
+    assert hint in output.data["text/html"]
+
+
+def test_a_renamed_notebook_is_checked_by_the_assignment_its_metadata_names(
+    tmp_path: Path,
+) -> None:
+    run = _run(filled_in("lstm_forward"), tmp_path, name="my homework (1).ipynb")
+    output = _selfcheck(run)
+    assert output.metadata[SELFCHECK_METADATA]["score"] == [100, 100]
+    assert "<code>lstm_forward.values</code>" in output.data["text/html"]
 
 
 # --- the solution must run before it is released -----------------------------------------------
