@@ -1,14 +1,9 @@
 """The LSTM assignment, graded end to end by the engine from its folder alone.
 
-Its spec waits in solutions/lstm_forward/spec.pending.py: as spec.py it would make a second
-assignment, and every caller that names none (tests, examples, the CLI without metadata) would
-get the usage error that lists them. Here it is graded from a copy of the folder, as spec.py.
+With two assignments, a Grader that names none is a usage error: every grade here names it.
 """
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 from fixtures.lstm_submissions import (
@@ -31,15 +26,12 @@ NAMED = ("gate-order-ifog", "sigmoid-on-g", "forget-gate-dropped", "c0-ignored",
 
 
 @pytest.fixture(scope="module")
-def lstm(tmp_path_factory: pytest.TempPathFactory) -> Assignment:
-    folder = Path(tmp_path_factory.mktemp("lstm")) / "lstm_forward"
-    shutil.copytree(SOLUTIONS / "lstm_forward", folder)
-    (folder / "spec.pending.py").rename(folder / "spec.py")
-    return load_assignment(folder)
+def lstm() -> Assignment:
+    return load_assignment(SOLUTIONS / "lstm_forward")
 
 
 def _grade(assignment: Assignment, sandbox: Sandbox, data: bytes) -> GradeResult:
-    with Grader(GradeOptions(), sandbox=sandbox, assignment=assignment) as grader:
+    with Grader(GradeOptions(assignment="lstm_forward"), sandbox, assignment) as grader:
         return grader.grade_bytes(data, name="lstm_forward.ipynb")
 
 
