@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from grader.misconceptions import KNOWN_ERRORS, error_mistake
+from grader.misconceptions import quotable
 from grader.observations import (
     CRASHED,
     GARBLED,
@@ -100,14 +100,13 @@ def _withhold(obs: Observation) -> Observation:
 def _raised(error: str) -> str:
     """ "Type: message" with the message withheld; a known mistake's fixed opening (torch's own
     words, which carry no input) is kept so that its hint still shows."""
-    known = next((k for k in KNOWN_ERRORS if k.name == error_mistake(error)), None)
-    if known is None:
+    if (opening := quotable(error)) is None:
         return f"{_exception_type(error)}: {WITHHELD}"
     refused = _REFUSED.match(error.partition(": ")[2])
     if refused and refused.group(1).rstrip(":.") in _recurrent_names():
         # the kernel the sandbox refused, from a closed list of names: it carries no input
-        return f"{known.exception}: {known.starts}: {refused.group(1).rstrip(':.')} ... {WITHHELD}"
-    return f"{known.exception}: {known.starts} ... {WITHHELD}"
+        return f"{opening}: {refused.group(1).rstrip(':.')} ... {WITHHELD}"
+    return f"{opening} ... {WITHHELD}"
 
 
 @functools.cache

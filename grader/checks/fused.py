@@ -18,7 +18,7 @@ def fused_structure(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (builtin := builtin_used(ctx, function)) is not None:
         return failed(f"{function} uses a built-in RNN ({builtin}) instead of one matrix product")
-    if (verdict := unevaluable(calls, function)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec)) is not None:
         return verdict
     if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
         return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")

@@ -25,7 +25,7 @@ from grader.checks.common import (
 from grader.compare import allclose
 from grader.misconceptions import Replays
 from grader.observations import Observation
-from grader.spec import result_names
+from grader.spec import Spec, result_names
 
 # What a tensors-returning function gives when its spec declares no results: the RNN's weights.
 _WEIGHT_SHAPES = {"W_xh": ("input", "hidden"), "W_hh": ("hidden", "hidden"), "b_h": ("hidden",)}
@@ -85,9 +85,9 @@ def _not_triple(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdi
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names)) is not None:
         return verdict
-    findings = list(_hidden_shape_problems(calls, names))
+    findings = list(_hidden_shape_problems(calls, names, ctx.spec))
     if findings and _rows_fixed(calls, names):
         findings = [Finding(message=f.message, mistake="init-hidden-fixed-rows") for f in findings]
     ok = "shape (batch_size, hidden_size) for every size tried"
@@ -103,13 +103,13 @@ def _rows_fixed(calls: tuple[Observation, ...], names: tuple[str, ...]) -> bool:
 
 
 def _hidden_shape_problems(
-    calls: tuple[Observation, ...], names: tuple[str, ...]
+    calls: tuple[Observation, ...], names: tuple[str, ...], spec: Spec
 ) -> Iterator[Finding]:
     for obs in calls:
         batch, hidden = obs.call.args
         items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
-            yield failure_finding(obs)
+            yield failure_finding(obs, spec)
         elif items is None:
             expected = f"a tuple ({', '.join(names)})"
             yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}; {expected}")
@@ -125,13 +125,13 @@ def _hidden_shape_problems(
 
 def tensor_zeros(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
         items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
-            findings.append(failure_finding(obs))
+            findings.append(failure_finding(obs, ctx.spec))
         elif items is None:
             message = f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
             findings.append(Finding(message=message))
@@ -168,13 +168,15 @@ def _weights(obs: Observation, names: tuple[str, ...]) -> tuple[torch.Tensor, ..
 def tensors_shape(ctx: Context, function: str) -> Verdict:
     calls, declared = ctx.observations.of(function), _declared(ctx, function)
     names = tuple(declared)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
         got = _weights(obs, names)
         if isinstance(got, str):
-            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
+            findings.append(
+                failure_finding(obs, ctx.spec) if not obs.returned else Finding(message=got)
+            )
             continue
         for name, tensor, shape in zip(names, got, _sizes(obs, declared), strict=True):
             label = obs.call.label
@@ -186,13 +188,15 @@ def tensors_shape(ctx: Context, function: str) -> Verdict:
 
 def tensors_exact(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), tuple(_declared(ctx, function))
-    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
         got = _weights(obs, names)
         if isinstance(got, str):
-            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
+            findings.append(
+                failure_finding(obs, ctx.spec) if not obs.returned else Finding(message=got)
+            )
         elif found := _draws_differ(obs, (names, got), expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"
