@@ -1,4 +1,5 @@
-"""Checks of rnn_forward and rnn_forward_fused: shapes, per-step values, one product per step."""
+"""Checks of forward functions (rnn_forward, lstm_forward and their fused variants): shapes,
+per-step values and final states."""
 
 from __future__ import annotations
 

@@ -23,13 +23,14 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
-from grader.misconceptions import Replays
+from grader.misconceptions import Replays, tag
 from grader.observations import Observation
 from grader.spec import Spec, result_names
 
 # What a tensors-returning function gives when its spec declares no results: the RNN's weights.
 _WEIGHT_SHAPES = {"W_xh": ("input", "hidden"), "W_hh": ("hidden", "hidden"), "b_h": ("hidden",)}
 _COUNTS = {2: "two", 3: "three", 4: "four"}
+ONE_TENSOR = "one-tensor-for-several"  # the known mistake of one tensor for a declared tuple
 
 
 def _declared(ctx: Context, function: str) -> dict[str, tuple[str, ...]]:
@@ -60,13 +61,20 @@ def _states(value: Any, names: tuple[str, ...]) -> list[Any] | None:
     return None if parts is None else list(parts.values())
 
 
-def _not_tensor(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
+def _not_tensor(
+    calls: tuple[Observation, ...], names: tuple[str, ...], spec: Spec
+) -> Verdict | None:
     def acceptable(value: object) -> bool:
         items = _states(value, names)
         return items is not None and all(isinstance(t, torch.Tensor) for t in items)
 
     several = f"a tuple of {len(names)} tensors ({', '.join(names)})"
-    return wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+    verdict = wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+    returned = [obs.value for obs in calls if obs.returned]
+    alone = len(names) > 1 and all(isinstance(value, torch.Tensor) for value in returned)
+    if verdict is not None and alone and ONE_TENSOR in {m.id for m in spec.mistakes}:
+        tag(verdict.details, ONE_TENSOR)  # a declared tuple of tensors came back as one
+    return verdict
 
 
 def _named(label: str, names: tuple[str, ...], index: int) -> str:
@@ -85,7 +93,9 @@ def _not_triple(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdi
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names, ctx.spec)
+    ) is not None:
         return verdict
     findings = list(_hidden_shape_problems(calls, names, ctx.spec))
     if findings and _rows_fixed(calls, names):
@@ -125,7 +135,9 @@ def _hidden_shape_problems(
 
 def tensor_zeros(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names, ctx.spec)
+    ) is not None:
         return verdict
     findings = []
     for obs in calls:

@@ -119,6 +119,8 @@ SPEC = Spec(
                 hint="two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once"),
         Mistake(id="nn-linear-layout",
                 hint="a weight is in nn.Linear's (out, in) layout; here W_xh is (input, 4*hidden)"),
+        Mistake(id="one-tensor-for-several",
+                hint="init_state returns a pair (h0, c0): an LSTM has a hidden and a cell state"),
         Mistake(id="init-hidden-fixed-rows", hint="the rows of h0 and c0 must follow batch_size"),
         Mistake(id="nn-lstm-untransposed",
                 hint="nn.LSTM stores weight_ih_l0 as (4*hidden, input): copy W_xh.T and W_hh.T"),
