@@ -75,7 +75,7 @@ SPEC = Spec(
         Mistake(id="h-without-tanh", **_variant(_lstm(h=lambda c: c)),
                 hint="h_t = o * tanh(c_t): the cell state is squashed before the output gate"),
         Mistake(id="forget-gate-dropped", **_variant(_lstm(forget=False)),
-                hint="c_t = f * c_{t-1} + i * g: the forget gate keeps the previous cell state"),
+                hint="c_t = f * c_{t-1} + i * g: the forget gate's term f * c_{t-1} is missing"),
         Mistake(id="cell-state-not-carried", **_variant(_lstm(carry=False)),
                 hint="each step starts from c0: c_{t-1} is the cell state of the step before"),
         Mistake(id="cell-state-squashed", **_variant(_lstm(cell=torch.tanh)),
