@@ -191,3 +191,14 @@ def test_swapped_final_states_are_told_apart_only_when_h_n_and_c_n_differ(grader
     assert grader.known.diagnose_states(case, finals, "lstm_forward") is None
     same = {"h_n": finals["h_n"], "c_n": finals["h_n"]}
     assert grader.known.diagnose_states(case, same, "lstm_forward") is None
+
+
+@pytest.mark.parametrize("assignment", ["rnn_forward", "lstm_forward"])
+def test_every_declared_exception_opening_survives_a_hidden_grade(assignment: str) -> None:
+    declared = [m.raises for m in load_spec(SOLUTIONS / assignment).mistakes if m.raises]
+    assert declared
+    for opening in declared:
+        assert misconceptions.quotable(f"{opening}: with details") == opening
+    own = "ValueError: too many values to unpack"
+    assert misconceptions.quotable(f"{own} (expected 2)") is None
+    assert misconceptions.quotable(f"{own} (expected 2)", (*declared, own)) == own
