@@ -24,8 +24,9 @@ KINDS = frozenset(
 RETURNS = frozenset({"tensor", "tensors", "sequence", "module"})
 # The slips of a module-returning function the module and parity kinds establish (Module).
 MODULE_SLIPS = ("untransposed", "not-batch-first", "default-dtype", "bias-hh")
-# Changes the engine applies to one input before replaying the reference on it.
-INPUT_CHANGES = frozenset({"transpose", "zeros"})
+# Changes the engine applies to one input before replaying the reference on it; "transpose-blocks"
+# transposes each square block of a (hidden, k*hidden) weight (an LSTM's W_hh, gate by gate).
+INPUT_CHANGES = frozenset({"transpose", "transpose-blocks", "zeros"})
 # Changes the engine applies to the reference's output (batch, seq, ...) to replay a mistake.
 OUTPUT_CHANGES = frozenset(
     {"prepend-initial", "shift-by-initial", "drop-last", "time-first", "first-row"}
@@ -89,14 +90,22 @@ class Replay:
     inputs: Mapping[str, str] = field(default_factory=dict)  # argument -> one of INPUT_CHANGES
     output: str = ""  # one of OUTPUT_CHANGES, applied to the reference's output
     variant: Callable[..., Any] | None = None  # a mistaken function declared in the spec
+    # Final states returned in the wrong places: returned name -> the reference's state it holds,
+    # {"h_n": "c_n", "c_n": "h_n"} for (h_n, c_n) swapped.
+    states: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if set(self.inputs.values()) - INPUT_CHANGES:
             raise ValueError(f"unknown input change in {dict(self.inputs)}")
         if self.output and self.output not in OUTPUT_CHANGES:
             raise ValueError(f"unknown output change {self.output!r}")
-        if sum((bool(self.inputs), bool(self.output), self.variant is not None)) != 1:
-            raise ValueError("a replay changes the inputs, the output or the function: one")
+        if sorted(self.states) != sorted(self.states.values()):
+            raise ValueError(f"states {dict(self.states)} are not a reordering of the same names")
+        changes = (self.inputs, self.output, self.variant is not None, self.states)
+        if sum(bool(change) for change in changes) != 1:
+            raise ValueError(
+                "a replay changes one: the inputs, the output, the function or the states"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +116,9 @@ class Mistake:
     hint: str  # what to look at, without giving the code away
     replay: Replay | None = None  # None: recognised from shapes, types or traces by a kind
     only: tuple[str, ...] = ()  # the functions whose answers it may explain (empty: any)
-    raises: str = ""  # "Type: start of message" of the exception the mistake raises, if any
+    # "Type: start of message" of the exception the mistake raises, if any: an exception that
+    # starts so is this mistake (torch's words, or the sandbox's: never the grader's own).
+    raises: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from grader.misconceptions import KNOWN_ERRORS, error_mistake
+from grader.misconceptions import QUOTABLE, quotable
 from grader.observations import (
     CRASHED,
     GARBLED,
@@ -65,11 +65,16 @@ _DEEPEST, _LONGEST = 2, 4  # (output, (h_n, c_n)) and (W_xh, W_hh, b_h) fit
 _REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
 
 
-def withhold_hidden(observations: Observations) -> Observations:
-    """`observations` with all student text replaced when any call was hidden; else unchanged."""
+def withhold_hidden(
+    observations: Observations, openings: tuple[str, ...] = QUOTABLE
+) -> Observations:
+    """`observations` with all student text replaced when any call was hidden; else unchanged.
+
+    An exception's message keeps its opening when it is one of `openings` (a spec's declared
+    `Mistake.raises`: fixed words that carry no input), so that its mistake is still named."""
     if all(obs.call.public for obs in observations.calls):
         return observations
-    calls = tuple(_withhold(obs) for obs in observations.calls)
+    calls = tuple(_withhold(obs, openings) for obs in observations.calls)
     grouped: dict[str, list[Observation]] = {}
     for obs in calls:
         grouped.setdefault(obs.call.function, []).append(obs)
@@ -84,11 +89,11 @@ def withhold_hidden(observations: Observations) -> Observations:
     )
 
 
-def _withhold(obs: Observation) -> Observation:
+def _withhold(obs: Observation, openings: tuple[str, ...]) -> Observation:
     if obs.status == RETURNED:
         return replace(obs, value=_value(obs.value))
     if obs.status == RAISED:
-        return replace(obs, error=_raised(obs.error), where=None, traceback="")
+        return replace(obs, error=_raised(obs.error, openings), where=None, traceback="")
     # A child can forge a "timeout" result with any text: only the status is the grader's.
     if obs.status == TIMEOUT:
         return replace(obs, error="timed out (details withheld)", where=None, traceback="")
@@ -97,17 +102,16 @@ def _withhold(obs: Observation) -> Observation:
     return replace(obs, where=None, traceback="")
 
 
-def _raised(error: str) -> str:
+def _raised(error: str, openings: tuple[str, ...]) -> str:
     """ "Type: message" with the message withheld; a known mistake's fixed opening (torch's own
     words, which carry no input) is kept so that its hint still shows."""
-    known = next((k for k in KNOWN_ERRORS if k.name == error_mistake(error)), None)
-    if known is None:
+    if (opening := quotable(error, openings)) is None:
         return f"{_exception_type(error)}: {WITHHELD}"
     refused = _REFUSED.match(error.partition(": ")[2])
     if refused and refused.group(1).rstrip(":.") in _recurrent_names():
         # the kernel the sandbox refused, from a closed list of names: it carries no input
-        return f"{known.exception}: {known.starts}: {refused.group(1).rstrip(':.')} ... {WITHHELD}"
-    return f"{known.exception}: {known.starts} ... {WITHHELD}"
+        return f"{opening}: {refused.group(1).rstrip(':.')} ... {WITHHELD}"
+    return f"{opening} ... {WITHHELD}"
 
 
 @functools.cache

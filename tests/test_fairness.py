@@ -8,7 +8,7 @@ from fixtures.submissions import FAIRNESS, MISTAKES, correct_cells, notebook
 
 from grader import misconceptions
 from grader.grading import grade_bytes
-from grader.load import SOLUTIONS, load_sibling
+from grader.load import SOLUTIONS, load_sibling, load_spec
 from grader.results import GradeResult, Outcome
 from grader.sandbox.client import Sandbox
 from grader.settings import DEFAULT_GRADING_SEED
@@ -143,9 +143,11 @@ def test_copying_into_parameters_without_no_grad_gets_the_no_grad_hint(
 
 def test_the_leaf_variable_error_is_recognised_by_exception_type_and_torchs_words() -> None:
     words = "a leaf Variable that requires grad is being used in an in-place operation."
-    assert misconceptions.error_mistake(f"RuntimeError: {words}") == "copy-into-parameter-with-grad"
-    assert misconceptions.error_mistake(f"ValueError: {words}") is None
-    assert misconceptions.error_mistake(f"RuntimeError: not {words}") is None
+    spec = load_spec(SOLUTIONS / "rnn_forward")
+    named = "copy-into-parameter-with-grad"
+    assert misconceptions.error_mistake(f"RuntimeError: {words}", spec) == named
+    assert misconceptions.error_mistake(f"ValueError: {words}", spec) is None
+    assert misconceptions.error_mistake(f"RuntimeError: not {words}", spec) is None
 
 
 def test_a_module_without_batch_first_fails_the_module_check(

@@ -95,7 +95,7 @@ def failed(message: str, fraction: float = 0.0, **details: Any) -> Verdict:
     return Verdict(fraction=fraction, outcome=Outcome.FAILED, message=message, details=details)
 
 
-def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
+def unevaluable(calls: Sequence[Observation], function: str, spec: Spec) -> Verdict | None:
     """An error/timeout verdict when no call of the function returned at all, else None."""
     if not calls:
         return Verdict(fraction=0.0, outcome=Outcome.ERROR, message=f"{function} was not called")
@@ -103,13 +103,13 @@ def unevaluable(calls: Sequence[Observation], function: str) -> Verdict | None:
         return None
     first = calls[0]
     outcome = Outcome.TIMEOUT if first.status == TIMEOUT else Outcome.ERROR
-    details = tag(where(first), failure_finding(first).mistake)
+    details = tag(where(first), failure_finding(first, spec).mistake)
     return Verdict(fraction=0.0, outcome=outcome, message=describe_failure(first), details=details)
 
 
-def failure_finding(obs: Observation) -> Finding:
-    """A call that gave nothing to compare, with the mistake its exception establishes."""
-    mistake = error_mistake(obs.error) if obs.status == RAISED else None
+def failure_finding(obs: Observation, spec: Spec) -> Finding:
+    """A call that gave nothing to compare, with the spec's mistake its exception establishes."""
+    mistake = error_mistake(obs.error, spec) if obs.status == RAISED else None
     return Finding(message=f"{obs.call.label}: {describe_failure(obs)}", mistake=mistake)
 
 

@@ -1,4 +1,5 @@
-"""Checks of rnn_forward and rnn_forward_fused: shapes, per-step values, one product per step."""
+"""Checks of forward functions (rnn_forward, lstm_forward and their fused variants): shapes,
+per-step values and final states."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from grader.misconceptions import Replays, tag
 from grader.observations import Observation
 from grader.results import ITEMS_KEPT
 from grader.sandbox import kernels
-from grader.spec import Spec, result_names, result_text
+from grader.spec import Mistake, Spec, result_names, result_text
 
 # How the sandbox's refusal of a built-in recurrent kernel reads: it names the kernel.
 _REFUSED = re.compile(re.escape(kernels.MESSAGE) + r": ([\w.:]{1,80})")
@@ -69,7 +70,7 @@ def forward_shape(ctx: Context, function: str) -> Verdict:
     names = result_names(results)
     every = f"{result_text(results)}, {_COUNTS.get(len(names), 'all')} plain torch.Tensors"
     wrong = _not_results(calls, results, every, len(names))
-    if (verdict := unevaluable(calls, function) or wrong) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or wrong) is not None:
         return verdict
     findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known, results)) is not None]
     if findings and _fixed_length(calls, results):  # one fact across cases explains every length
@@ -107,7 +108,7 @@ def _not_results(
 def _shape_problem(obs: Observation, known: Replays, results: tuple[Any, ...]) -> Finding | None:
     """What is wrong with one case's shapes; a replayed mistake that produces them is named."""
     if not obs.returned:
-        return failure_finding(obs)
+        return failure_finding(obs, known.spec)
     case = obs.call.case
     assert case is not None
     batch, seq, _, hidden = case.dims
@@ -163,7 +164,7 @@ def forward_values(ctx: Context, function: str) -> Verdict:
             **tag({"builtin_rnn": True, "builtin": builtin}, "builtin-rnn"),
         )
     if (
-        verdict := unevaluable(calls, function) or _not_results(calls, results, first, 1)
+        verdict := unevaluable(calls, function, ctx.spec) or _not_results(calls, results, first, 1)
     ) is not None:
         return verdict
     if (escape := ctx.extracted.escapes.get(function)) is not None:
@@ -189,7 +190,7 @@ def _tally_case(
     case = obs.call.case
     assert case is not None
     steps, results = case.x.shape[1], _results(ctx.spec, obs.call.function)
-    output, problem = _comparable_output(obs, case, ctx.device, results)
+    output, problem = _comparable_output(obs, case, ctx.device, ctx.spec)
     judged, want = align.judged(output, expected, case, ctx.known, fused=fused)
     alone = judged is not None and want is not None and judged.shape[1] == 0 < steps and not fused
     if alone and want is not None:
@@ -215,8 +216,18 @@ def _tally_case(
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
     if tally.mistake is None:
-        found = ctx.known.diagnose(case, output, obs.call.function)
+        found = ctx.known.diagnose(case, output, obs.call.function) or _moved_states(obs, ctx)
         tally.mistake = found.id if found else None
+
+
+def _moved_states(obs: Observation, ctx: Context) -> Mistake | None:
+    """The known mistake that returns the reference's final states in the wrong places."""
+    parts, case = _parts(obs, _results(ctx.spec, obs.call.function)), obs.call.case
+    names = result_names(_results(ctx.spec, obs.call.function))[1:]
+    if not parts or case is None:
+        return None
+    got = {n: t for n, t in zip(names, parts[1:], strict=True) if isinstance(t, torch.Tensor)}
+    return ctx.known.diagnose_states(case, got, obs.call.function)
 
 
 def _unmatched(obs: Observation, output: torch.Tensor | None, case: Case) -> str:
@@ -295,7 +306,7 @@ def credible_trace(
     product beside the real work gives neither)."""
     case = obs.call.case
     assert case is not None
-    output, problem = _comparable_output(obs, case, device, _results(known.spec, obs.call.function))
+    output, problem = _comparable_output(obs, case, device, known.spec)
     if output is None:
         return problem.message if problem else "it returned nothing to compare"
     if output.shape[1] == expected.shape[1] and all(steps_close(output, expected, case)):
@@ -306,11 +317,11 @@ def credible_trace(
 
 
 def _comparable_output(
-    obs: Observation, case: Case, device: str, results: tuple[Any, ...]
+    obs: Observation, case: Case, device: str, spec: Spec
 ) -> tuple[torch.Tensor | None, Finding | None]:
-    label = obs.call.label
+    label, results = obs.call.label, _results(spec, obs.call.function)
     if not obs.returned:
-        return None, failure_finding(obs)
+        return None, failure_finding(obs, spec)
     if obs.mutated:
         message = f"wrote into its argument {', '.join(obs.mutated)}: no credit for this case" \
                   " (work on new tensors, never modify the caller's)"  # fmt: skip

@@ -1,4 +1,4 @@
-"""Check of rnn_forward_fused's structure: one matrix product per step, on the concatenation."""
+"""Check of a fused forward's structure: one matrix product per step, on the concatenation."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ def fused_structure(ctx: Context, function: str) -> Verdict:
     calls = ctx.observations.of(function)
     if (builtin := builtin_used(ctx, function)) is not None:
         return failed(f"{function} uses a built-in RNN ({builtin}) instead of one matrix product")
-    if (verdict := unevaluable(calls, function)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec)) is not None:
         return verdict
     if (evasion := ctx.extracted.tracer_evaders.get(function)) is not None:
         return failed(f"{function} uses {evasion}, which hides torch calls from the tracer")
     probes = [(o, e) for o, e in zip(calls, ctx.expected.sequence, strict=True) if o.call.traced]
-    if (problem := _untrustworthy(probes, ctx)) is not None:
+    if (problem := _untrustworthy(probes, ctx, function)) is not None:
         return failed(f"{problem}; {_WHY}")
     if (escape := ctx.extracted.escapes.get(function)) is not None:
         return failed(escape_message(function, escape))
@@ -42,10 +42,12 @@ def fused_structure(ctx: Context, function: str) -> Verdict:
     )
 
 
-def _untrustworthy(probes: list[tuple[Observation, Any]], ctx: Context) -> str | None:
+def _untrustworthy(
+    probes: list[tuple[Observation, Any]], ctx: Context, function: str
+) -> str | None:
     """Why the traced calls cannot show the structure: none, one failed, or the trace is off."""
     if not probes:
-        return "no call of rnn_forward_fused was traced"
+        return f"no call of {function} was traced"
     for obs, expected in probes:
         label = obs.call.label
         if obs.trace is None:

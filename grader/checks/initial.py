@@ -23,13 +23,14 @@ from grader.checks.common import (
     wrong_type,
 )
 from grader.compare import allclose
-from grader.misconceptions import Replays
+from grader.misconceptions import Replays, tag
 from grader.observations import Observation
-from grader.spec import result_names
+from grader.spec import Spec, result_names
 
 # What a tensors-returning function gives when its spec declares no results: the RNN's weights.
 _WEIGHT_SHAPES = {"W_xh": ("input", "hidden"), "W_hh": ("hidden", "hidden"), "b_h": ("hidden",)}
 _COUNTS = {2: "two", 3: "three", 4: "four"}
+ONE_TENSOR = "one-tensor-for-several"  # the known mistake of one tensor for a declared tuple
 
 
 def _declared(ctx: Context, function: str) -> dict[str, tuple[str, ...]]:
@@ -60,13 +61,20 @@ def _states(value: Any, names: tuple[str, ...]) -> list[Any] | None:
     return None if parts is None else list(parts.values())
 
 
-def _not_tensor(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdict | None:
+def _not_tensor(
+    calls: tuple[Observation, ...], names: tuple[str, ...], spec: Spec
+) -> Verdict | None:
     def acceptable(value: object) -> bool:
         items = _states(value, names)
         return items is not None and all(isinstance(t, torch.Tensor) for t in items)
 
     several = f"a tuple of {len(names)} tensors ({', '.join(names)})"
-    return wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+    verdict = wrong_type(calls, acceptable, several if len(names) > 1 else "a torch.Tensor")
+    returned = [obs.value for obs in calls if obs.returned]
+    alone = len(names) > 1 and all(isinstance(value, torch.Tensor) for value in returned)
+    if verdict is not None and alone and ONE_TENSOR in {m.id for m in spec.mistakes}:
+        tag(verdict.details, ONE_TENSOR)  # a declared tuple of tensors came back as one
+    return verdict
 
 
 def _named(label: str, names: tuple[str, ...], index: int) -> str:
@@ -85,9 +93,11 @@ def _not_triple(calls: tuple[Observation, ...], names: tuple[str, ...]) -> Verdi
 
 def tensor_shape(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names, ctx.spec)
+    ) is not None:
         return verdict
-    findings = list(_hidden_shape_problems(calls, names))
+    findings = list(_hidden_shape_problems(calls, names, ctx.spec))
     if findings and _rows_fixed(calls, names):
         findings = [Finding(message=f.message, mistake="init-hidden-fixed-rows") for f in findings]
     ok = "shape (batch_size, hidden_size) for every size tried"
@@ -103,13 +113,13 @@ def _rows_fixed(calls: tuple[Observation, ...], names: tuple[str, ...]) -> bool:
 
 
 def _hidden_shape_problems(
-    calls: tuple[Observation, ...], names: tuple[str, ...]
+    calls: tuple[Observation, ...], names: tuple[str, ...], spec: Spec
 ) -> Iterator[Finding]:
     for obs in calls:
         batch, hidden = obs.call.args
         items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
-            yield failure_finding(obs)
+            yield failure_finding(obs, spec)
         elif items is None:
             expected = f"a tuple ({', '.join(names)})"
             yield Finding(message=f"{obs.call.label} returned {type_name(obs.value)}; {expected}")
@@ -125,13 +135,15 @@ def _hidden_shape_problems(
 
 def tensor_zeros(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), result_names(ctx.spec.function(function).results)
-    if (verdict := unevaluable(calls, function) or _not_tensor(calls, names)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_tensor(calls, names, ctx.spec)
+    ) is not None:
         return verdict
     findings = []
     for obs in calls:
         items = _states(obs.value, names) if obs.returned else None
         if not obs.returned:
-            findings.append(failure_finding(obs))
+            findings.append(failure_finding(obs, ctx.spec))
         elif items is None:
             message = f"{obs.call.label} returned {type_name(obs.value)}, not a tensor"
             findings.append(Finding(message=message))
@@ -168,13 +180,15 @@ def _weights(obs: Observation, names: tuple[str, ...]) -> tuple[torch.Tensor, ..
 def tensors_shape(ctx: Context, function: str) -> Verdict:
     calls, declared = ctx.observations.of(function), _declared(ctx, function)
     names = tuple(declared)
-    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs in calls:
         got = _weights(obs, names)
         if isinstance(got, str):
-            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
+            findings.append(
+                failure_finding(obs, ctx.spec) if not obs.returned else Finding(message=got)
+            )
             continue
         for name, tensor, shape in zip(names, got, _sizes(obs, declared), strict=True):
             label = obs.call.label
@@ -186,13 +200,15 @@ def tensors_shape(ctx: Context, function: str) -> Verdict:
 
 def tensors_exact(ctx: Context, function: str) -> Verdict:
     calls, names = ctx.observations.of(function), tuple(_declared(ctx, function))
-    if (verdict := unevaluable(calls, function) or _not_triple(calls, names)) is not None:
+    if (verdict := unevaluable(calls, function, ctx.spec) or _not_triple(calls, names)) is not None:
         return verdict
     findings = []
     for obs, expected in zip(calls, ctx.expected.of(function), strict=True):
         got = _weights(obs, names)
         if isinstance(got, str):
-            findings.append(failure_finding(obs) if not obs.returned else Finding(message=got))
+            findings.append(
+                failure_finding(obs, ctx.spec) if not obs.returned else Finding(message=got)
+            )
         elif found := _draws_differ(obs, (names, got), expected, ctx.known):
             findings.append(found)
     ok = "equal to torch.manual_seed(seed) then randn, randn, zeros"

@@ -61,11 +61,13 @@ def _qualified(name: str) -> str:
 
 def module_check(ctx: Context, function: str) -> Verdict:
     calls, wanted = ctx.observations.of(function), _module(ctx)
-    if (verdict := unevaluable(calls, function) or _not_module(calls, wanted)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_module(calls, wanted)
+    ) is not None:
         return verdict
     ok = f"an exact {wanted.type}: {wanted.summary}, right parameter shapes, the weights' dtype"
     arguments = ctx.spec.function(function).args
-    return findings_verdict(module_findings(calls, wanted, arguments), ok)
+    return findings_verdict(module_findings(calls, ctx.spec, arguments), ok)
 
 
 def _module(ctx: Context) -> Module:
@@ -74,15 +76,17 @@ def _module(ctx: Context) -> Module:
 
 
 def module_findings(
-    calls: tuple[Observation, ...], wanted: Module, arguments: tuple[str, ...]
+    calls: tuple[Observation, ...], spec: Spec, arguments: tuple[str, ...]
 ) -> list[Finding]:
     """What is wrong with each returned module (the module check's charges)."""
-    return [f for obs in calls if (f := _module_problem(obs, wanted, arguments)) is not None]
+    return [f for obs in calls if (f := _module_problem(obs, spec, arguments)) is not None]
 
 
-def _module_problem(obs: Observation, wanted: Module, arguments: tuple[str, ...]) -> Finding | None:
+def _module_problem(obs: Observation, spec: Spec, arguments: tuple[str, ...]) -> Finding | None:
     if not obs.returned:
-        return failure_finding(obs)
+        return failure_finding(obs, spec)
+    assert spec.module is not None, "the module kinds need the spec's module"
+    wanted = spec.module
     module, label = obs.value, obs.call.label
     if not isinstance(module, ModuleInfo):
         return Finding(message=f"{label}: returned {type_name(module)}, not a {wanted.type}")
@@ -145,10 +149,12 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def parity_check(ctx: Context, function: str) -> Verdict:
     calls, wanted = ctx.observations.of(function), _module(ctx)
-    if (verdict := unevaluable(calls, function) or _not_module(calls, wanted)) is not None:
+    if (
+        verdict := unevaluable(calls, function, ctx.spec) or _not_module(calls, wanted)
+    ) is not None:
         return verdict
     arguments = ctx.spec.function(function).args
-    charged = {f.mistake for f in module_findings(calls, wanted, arguments)}  # undone: cost once
+    charged = {f.mistake for f in module_findings(calls, ctx.spec, arguments)}  # undone: cost once
     findings = [
         f
         for obs in calls
@@ -174,7 +180,7 @@ def _parity_problem(
     case, label = obs.call.case, obs.call.label
     assert case is not None
     if not obs.returned:
-        return failure_finding(obs)
+        return failure_finding(obs, ctx.spec)
     if obs.mutated:
         return Finding(message=f"{label}: wrote into its argument {', '.join(obs.mutated)}")
     module = obs.value

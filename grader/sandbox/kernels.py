@@ -44,9 +44,10 @@ _PYTHON_RECURRENCES = (
     "torch.export._patches",
     "torch.ao.nn.quantizable.modules.rnn",
 )
+# Read by students of every assignment (the sandbox serves them all): no one assignment's words.
 _HINT = (
-    ": write the recurrence yourself with matrix products and torch.tanh"
-    " (to_nn_rnn may build an nn.RNN, but not run it)"
+    ": write the recurrence yourself with matrix products and elementwise functions"
+    " (a function may build a recurrent torch module and return it, but not run it)"
 )
 
 _state = {"done": False}

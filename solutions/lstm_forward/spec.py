@@ -13,31 +13,25 @@ WEIGHTS = {"W_xh": ("input", "4*hidden"), "W_hh": ("hidden", "4*hidden"), "b": (
 CASES = load_sibling(__file__, "cases")  # by path: the folder is never on sys.path
 
 
-def _lstm(order="ifgo", squash_g=torch.tanh, squash_c=torch.tanh, *, forget=True, fused=False):
-    """A forward pass that differs from the solution's in its gates or how a step is computed."""
-
+def _lstm(order="ifgo", g=torch.tanh, h=torch.tanh, cell=lambda c: c, *, forget=True,
+          carry=True, emit="h", swapped=False):  # a forward pass with one step done wrong
     def forward(x, h0, c0, W_xh, W_hh, b):
-        h, c, states = h0, c0, []
+        h_t, c, states = h0, c0, []
         for t in range(x.shape[1]):
-            if fused:  # cat([h, x_t]) against cat([W_xh, W_hh]): the halves do not line up
-                z = torch.cat([h, x[:, t]], 1) @ torch.cat([W_xh, W_hh], 0) + b
-            else:
-                z = x[:, t] @ W_xh + h @ W_hh + b
+            xh = [h_t, x[:, t]] if swapped else [x[:, t], h_t]  # swapped: halves misaligned
+            z = torch.cat(xh, 1) @ torch.cat([W_xh, W_hh], 0) + b
             gates = dict(zip(order, z.chunk(4, dim=1), strict=True))
             i, f, o = (torch.sigmoid(gates[k]) for k in "ifo")
-            c = (f * c if forget else 0) + i * squash_g(gates["g"])
-            h = o * squash_c(c)
-            states.append(h)
+            c = cell((f * (c if carry else c0) if forget else 0) + i * g(gates["g"]))
+            h_t = o * h(c)
+            states.append(c if emit == "c" else h_t)
         return torch.stack(states, dim=1)
-
     return forward
 
 
-def _hidden_first(input_size, hidden_size, seed):
-    """init_weights drawing W_hh before W_xh."""
-    generator = torch.Generator().manual_seed(seed)
-    W_hh = torch.randn(hidden_size, 4 * hidden_size, generator=generator)
-    W_xh = torch.randn(input_size, 4 * hidden_size, generator=generator)
+def _hidden_first(input_size, hidden_size, seed):  # init_weights drawing W_hh before W_xh
+    gen = torch.Generator().manual_seed(seed)
+    W_hh, W_xh = (torch.randn(n, 4 * hidden_size, generator=gen) for n in (hidden_size, input_size))
     return W_xh, W_hh, torch.zeros(4 * hidden_size)
 
 
@@ -76,12 +70,22 @@ SPEC = Spec(
                 hint="the gate blocks are read as i, f, o, g: PyTorch's order is i, f, g, o"),
         Mistake(id="gate-order-figo", **_variant(_lstm("figo")),
                 hint="the gate blocks are read as f, i, g, o: PyTorch's order is i, f, g, o"),
-        Mistake(id="sigmoid-on-g", **_variant(_lstm(squash_g=torch.sigmoid)),
+        Mistake(id="sigmoid-on-g", **_variant(_lstm(g=torch.sigmoid)),
                 hint="the candidate g goes through tanh, not sigmoid (only i, f and o are gates)"),
-        Mistake(id="h-without-tanh", **_variant(_lstm(squash_c=lambda c: c)),
+        Mistake(id="h-without-tanh", **_variant(_lstm(h=lambda c: c)),
                 hint="h_t = o * tanh(c_t): the cell state is squashed before the output gate"),
         Mistake(id="forget-gate-dropped", **_variant(_lstm(forget=False)),
-                hint="c_t forgets nothing it does not keep: c_t = f * c_{t-1} + i * g, not i * g"),
+                hint="c_t = f * c_{t-1} + i * g: the forget gate's term f * c_{t-1} is missing"),
+        Mistake(id="cell-state-not-carried", **_variant(_lstm(carry=False)),
+                hint="each step starts from c0: c_{t-1} is the cell state of the step before"),
+        Mistake(id="cell-state-squashed", **_variant(_lstm(cell=torch.tanh)),
+                hint="c_t = f * c_{t-1} + i * g is kept as is: tanh squashes only for h_t"),
+        Mistake(id="cell-states-in-output", **_variant(_lstm(emit="c")),
+                hint="output holds the cell states c_t: it should hold the hidden states h_t"),
+        Mistake(id="h-n-c-n-swapped", replay=Replay(states={"h_n": "c_n", "c_n": "h_n"}),
+                hint="h_n and c_n are swapped: return (output, (h_n, c_n)), h_n first"),
+        Mistake(id="whh-transposed", replay=Replay(inputs={"W_hh": "transpose-blocks"}),
+                hint="each gate's block of W_hh looks transposed: the recurrence is h @ W_hh"),
         Mistake(id="bias-missing", replay=Replay(inputs={"b": "zeros"}),
                 hint="the bias b is never added to the gates' pre-activation"),
         Mistake(id="h0-ignored", replay=Replay(inputs={"h0": "zeros"}),
@@ -98,14 +102,12 @@ SPEC = Spec(
                 hint="output is time-first: stack the steps along dim 1 (batch-first)"),
         Mistake(id="batch-of-one-only", replay=Replay(output="first-row"),
                 hint="only the first sequence comes back: keep every row of the batch"),
-        Mistake(id="concat-order-swapped", **_variant(_lstm(fused=True), FUSED),
+        Mistake(id="concat-order-swapped", **_variant(_lstm(swapped=True), FUSED),
                 hint="cat([h, x_t]) does not line up with cat([W_xh, W_hh]): same order in both"),
         Mistake(id="init-weights-order", **_variant(_hidden_first, ("init_weights",)),
                 hint="W_hh was drawn before W_xh: the order of the randn calls matters"),
-        Mistake(id="hard-coded-length",
-                hint="output has as many steps whatever x's length: one per step of x"),
-        Mistake(id="overwrites-argument",
-                hint="an argument was modified in place: build new tensors instead"),
+        Mistake(id="hard-coded-length", hint="output has a fixed length: one step per step of x"),
+        Mistake(id="overwrites-argument", hint="an argument is changed in place: make new tensors"),
         Mistake(id="ignores-input-dtype",
                 hint="output does not follow x's dtype/device: tensors made inside must"
                      " take x's (x.new_zeros(...), dtype=x.dtype)"),
@@ -117,14 +119,14 @@ SPEC = Spec(
                 hint="two products per step: multiply cat([x_t, h]) by cat([W_xh, W_hh]) once"),
         Mistake(id="nn-linear-layout",
                 hint="a weight is in nn.Linear's (out, in) layout; here W_xh is (input, 4*hidden)"),
-        Mistake(id="init-hidden-fixed-rows",
-                hint="the number of rows stays the same whatever batch_size is"),
+        Mistake(id="one-tensor-for-several",
+                hint="init_state returns a pair (h0, c0): an LSTM has a hidden and a cell state"),
+        Mistake(id="init-hidden-fixed-rows", hint="the rows of h0 and c0 must follow batch_size"),
         Mistake(id="nn-lstm-untransposed",
                 hint="nn.LSTM stores weight_ih_l0 as (4*hidden, input): copy W_xh.T and W_hh.T"),
         Mistake(id="nn-lstm-bias-hh",
                 hint="nn.LSTM adds bias_ih_l0 and bias_hh_l0: b in one, zeros in the other"),
-        Mistake(id="nn-lstm-not-batch-first",
-                hint="the module must take (batch, seq, feature): batch_first=True"),
+        Mistake(id="nn-lstm-not-batch-first", hint="batch_first=True: x is (batch, seq, input)"),
         Mistake(id="nn-lstm-default-dtype",
                 hint="nn.LSTM is float32 unless told: build it with nn.LSTM(..., dtype=W_xh.dtype)"
                      " or convert it with .to(W_xh.dtype)"),
