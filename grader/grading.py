@@ -76,6 +76,7 @@ class Grader:
         self.expected = expected_for(self.planned, self.assignment.spec, self.assignment.reference)
         self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
         self.encoded = plan.encode(self.planned)
+        self.openings = tuple(m.raises for m in spec.mistakes if m.raises)  # fixed words only
 
     def grade_path(self, path: Path) -> GradeResult:
         """Grade a notebook file; unreadable files give an ungradable result, not an exception."""
@@ -100,7 +101,8 @@ class Grader:
         reply = self.sandbox.run(job) if job.calls else {}
         observations = observe(self.planned, reply, missing=extracted.missing,
                                max_elements=self.options.limits.max_tensor_elements)  # fmt: skip
-        observations = withhold_hidden(observations)  # no student text of hidden calls past here
+        # No student text of hidden calls past here, but the spec's declared exception openings.
+        observations = withhold_hidden(observations, self.openings)
         context = Context(observations=observations, cases=self.cases, expected=self.expected,
                           extracted=extracted, device=self.options.device,
                           spec=self.assignment.spec, known=self.known)  # fmt: skip
