@@ -23,6 +23,8 @@ from grader.spec import Spec
 SPEC_FILE = "spec.py"
 SOLUTION_FILE = "solution.ipynb"
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"  # the instructors' folders
+# A student release's recorded assignments (package data of its wheel; no solutions/ there).
+RELEASED = Path(__file__).resolve().parent / "released"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +38,12 @@ class Assignment:
 
 def load_assignment(folder: Path) -> Assignment:
     """Spec and reference of an assignment folder; run in the grader's own process only, after
-    any zygote is forked (the reference is the answer: no child may inherit it)."""
+    any zygote is forked (the reference is the answer: no child may inherit it).
+    Without such a folder, a student release's recording of that name (public cases only)."""
+    if not (folder / SPEC_FILE).is_file() and (RELEASED / f"{folder.name}.json").is_file():
+        from grader.recording import load_recording  # it imports this module
+
+        return load_recording(RELEASED / f"{folder.name}.json")
     spec = load_spec(folder)
     from grader.checks import KINDS  # the engine's kinds: a spec may only use those
 
@@ -92,7 +99,10 @@ def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
 
 
 def assignment_names(root: Path | None = None) -> tuple[str, ...]:
-    """The assignments under `root` (default solutions/): folders with a spec and a solution."""
+    """The assignments under `root` (default solutions/): folders with a spec and a solution.
+    Without solutions/ (a student's install), the release's recorded assignments."""
+    if root is None and not SOLUTIONS.is_dir():
+        return tuple(sorted(p.stem for p in RELEASED.glob("*.json")))
     root = SOLUTIONS if root is None else root
     if not root.is_dir():
         return ()
