@@ -40,7 +40,7 @@ def load_assignment(folder: Path) -> Assignment:
     """Spec and reference of an assignment folder; run in the grader's own process only, after
     any zygote is forked (the reference is the answer: no child may inherit it).
     Without such a folder, a student release's recording of that name (public cases only)."""
-    if not (folder / SPEC_FILE).is_file() and (RELEASED / f"{folder.name}.json").is_file():
+    if folder.parent == SOLUTIONS and not SOLUTIONS.is_dir():
         from grader.recording import load_recording  # it imports this module
 
         return load_recording(RELEASED / f"{folder.name}.json")
@@ -101,9 +101,9 @@ def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
 def assignment_names(root: Path | None = None) -> tuple[str, ...]:
     """The assignments under `root` (default solutions/): folders with a spec and a solution.
     Without solutions/ (a student's install), the release's recorded assignments."""
-    if root is None and not SOLUTIONS.is_dir():
-        return tuple(sorted(p.stem for p in RELEASED.glob("*.json")))
     root = SOLUTIONS if root is None else root
+    if root == SOLUTIONS and not root.is_dir():
+        return tuple(sorted(p.stem for p in RELEASED.glob("*.json")))
     if not root.is_dir():
         return ()
     folders = (p for p in root.iterdir() if (p / SPEC_FILE).is_file())

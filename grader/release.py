@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grader.assign import write_assignment
 from grader.bundle import build_bundle, project_root
-from grader.errors import UsageError
+from grader.errors import InternalError, UsageError
 from grader.load import (
     SOLUTION_FILE,
     SOLUTIONS,
@@ -126,7 +126,8 @@ def _build(
     for assignment in loaded:
         name = assignment.spec.name
         progress(f"{name}: student notebook")
-        notebooks.append(write_assignment(assignment.folder / SOLUTION_FILE, student))
+        notebook = write_assignment(assignment.folder / SOLUTION_FILE, student)
+        notebooks.append(_named(notebook, name))
         progress(f"{name}: public cases, expected answers and known mistakes, recorded")
         recordings[name] = json.dumps(record(assignment), separators=(",", ":")).encode()
         progress(f"{name}: Gradescope bundle and instructor material")
@@ -139,6 +140,17 @@ def _build(
     (student / "README.txt").write_text(text, encoding="utf-8")
     return Release(student=student, autograder=autograder, wheel=wheel, notebooks=tuple(notebooks),
                    bundles=tuple(bundles), seeds_generated=seed_file is None)  # fmt: skip
+
+
+def _named(notebook: Path, name: str) -> Path:
+    """The student notebook, its metadata naming its assignment (`check` and the self-check
+    read it to choose among several)."""
+    data = json.loads(notebook.read_text(encoding="utf-8"))
+    named = data["metadata"].setdefault("rnn_grader", {}).setdefault("assignment", name)
+    if named != name:
+        raise InternalError(f"{notebook} names assignment {named!r}, not {name!r}")
+    notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return notebook
 
 
 def _autograder(assignment: Assignment, folder: Path, project: Path, seed: Path | None) -> Path:

@@ -95,7 +95,12 @@ def check_notebook(
     if not notebook.is_file():
         return SelfCheck(notebook=notebook, result=None, problem=_not_found(notebook))
     saved_at = notebook.stat().st_mtime
-    with Grader(GradeOptions(public_only=True), sandbox) as grader:
+    from grader.load import declared_assignment
+    from grader.settings import MAX_NOTEBOOK_BYTES
+
+    with notebook.open("rb") as file:  # the assignment its metadata names, if any
+        name = declared_assignment(file.read(MAX_NOTEBOOK_BYTES + 1))
+    with Grader(GradeOptions(public_only=True, assignment=name), sandbox) as grader:
         result = grader.grade_path(notebook)
     return SelfCheck(notebook=notebook, result=result, saved_at=saved_at)
 
