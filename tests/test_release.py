@@ -424,6 +424,7 @@ def test_a_fresh_venv_with_the_wheel_checks_notebooks_and_refuses_to_grade(
     selfcheck = subprocess.run([python, "-c", cell], capture_output=True, text=True,
                                timeout=300, check=False, cwd=work, env=jupyter)  # fmt: skip
     assert selfcheck.stdout.split() == ["100.0", "GradeResult"], selfcheck.stderr[-2000:]
-    refused = grader("grade", "rnn_forward_done.ipynb")
-    assert refused.returncode == 4
-    assert "grading on hidden cases needs the instructor's install" in refused.stderr
+    for command in (["grade", "rnn_forward_done.ipynb"], ["batch", ".", "--out", "graded"]):
+        refused = grader(*command, "--assignment", "rnn_forward")
+        assert refused.returncode == 4, refused.stderr[-2000:]
+        assert "grading on hidden cases needs the instructor's install" in refused.stderr
