@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,11 @@ from grader.spec import Check, Function, Mistake, Module, Spec
 __all__ = ["FORMAT", "HIDDEN_REFUSED", "Recorded", "load_recording", "record", "write_recording"]
 
 FORMAT = 1  # bumped when the layout changes: an older grader refuses a newer recording
+_CODE = frozenset({"public_cases", "full_cases"})  # Spec fields that are code, never recorded
+# The only classes a recording may hold (a spec's parts), by name.
+_DATACLASSES: dict[str, type] = {
+    c.__name__: c for c in (Function, Check, Mistake, Module, Tolerance)
+}
 HIDDEN_REFUSED = (
     "grading on hidden cases needs the instructor's install of the grader, with the solutions"
     " (solutions/{name}/); this install holds only a student release's public data: use"
@@ -110,27 +115,10 @@ def write_recording(assignment: Assignment, path: Path) -> Path:
 
 
 def _spec_data(spec: Spec) -> dict[str, Any]:
-    mistakes = [
-        {
-            "id": m.id,
-            "hint": m.hint,
-            "only": list(m.only),
-            "raises": m.raises,
-            "replayed": m.replay is not None,
-        }
-        for m in spec.mistakes
-    ]
-    return {
-        "name": spec.name,
-        "notebook": spec.notebook,
-        "functions": [encode(asdict(f)) for f in spec.functions],
-        "checks": [asdict(c) for c in spec.checks],
-        "mistakes": mistakes,
-        "tolerances": {dtype: asdict(tol) for dtype, tol in spec.tolerances.items()},
-        "module": None if spec.module is None else encode(asdict(spec.module)),
-        "initial": spec.initial,
-        "builtins": sorted(spec.builtins),
-    }
+    """Every field of the spec but its code: the case generators (the release holds their public
+    cases instead) and how mistakes are replayed (it holds their answers)."""
+    spec = replace(spec, mistakes=tuple(replace(m, replay=None) for m in spec.mistakes))
+    return {f.name: encode(getattr(spec, f.name)) for f in fields(Spec) if f.name not in _CODE}
 
 
 def _cases_data(cases: CaseSet) -> dict[str, Any]:
@@ -198,23 +186,8 @@ def _spec(data: dict[str, Any], cases: CaseSet) -> Spec:
     def refuse(grading_seed: int) -> CaseSet:
         raise UsageError(HIDDEN_REFUSED.format(name=name))
 
-    module = data["module"]
-    return Spec(
-        name=name,
-        notebook=data["notebook"],
-        functions=tuple(Function(**decode(f)) for f in data["functions"]),
-        checks=tuple(Check(**c) for c in data["checks"]),
-        mistakes=tuple(
-            Mistake(id=m["id"], hint=m["hint"], only=tuple(m["only"]), raises=m["raises"])
-            for m in data["mistakes"]
-        ),
-        tolerances={dtype: Tolerance(**tol) for dtype, tol in data["tolerances"].items()},
-        public_cases=lambda: cases,
-        full_cases=refuse,
-        module=None if module is None else Module(**decode(module)),
-        initial=data["initial"],
-        builtins=frozenset(data["builtins"]),
-    )
+    declared = {key: decode(value) for key, value in data.items()}
+    return Spec(**declared, public_cases=lambda: cases, full_cases=refuse)
 
 
 def _cases(data: dict[str, Any]) -> CaseSet:
@@ -243,15 +216,20 @@ def _variants(rows: list[dict[str, Any]]) -> dict[tuple[str, str, tuple[int, ...
 
 
 def encode(value: Any) -> Any:
-    """`value` (tensors, tuples, lists, dicts, plain numbers and strings) as JSON data."""
+    """`value` (tensors, the spec's dataclasses, tuples, lists, sets, mappings, plain numbers
+    and strings) as JSON data."""
     if isinstance(value, torch.Tensor):
         return {"tensor": _tensor_data(value)}
-    if isinstance(value, tuple):
-        return {"tuple": [encode(v) for v in value]}
+    if type(value) in _DATACLASSES.values():
+        named = [[f.name, encode(getattr(value, f.name))] for f in fields(value)]
+        return {"dataclass": type(value).__name__, "fields": named}
+    if isinstance(value, tuple | frozenset):
+        kind = "tuple" if isinstance(value, tuple) else "frozenset"
+        return {kind: [encode(v) for v in (value if kind == "tuple" else sorted(value))]}
     if isinstance(value, list):
         return [encode(v) for v in value]
     if isinstance(value, Mapping):
-        return {"mapping": [[str(k), encode(v)] for k, v in value.items()]}
+        return {"mapping": [[encode(k), encode(v)] for k, v in value.items()]}
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -267,11 +245,15 @@ def decode(data: Any) -> Any:
         return data
     if "tensor" in data:
         return _tensor(data["tensor"])
+    if "dataclass" in data:
+        return _DATACLASSES[data["dataclass"]](**{k: decode(v) for k, v in data["fields"]})
     if "tuple" in data:
         return tuple(decode(v) for v in data["tuple"])
+    if "frozenset" in data:
+        return frozenset(decode(v) for v in data["frozenset"])
     if "float" in data:
         return float.fromhex(data["float"])
-    return {k: decode(v) for k, v in data["mapping"]}
+    return {decode(k): decode(v) for k, v in data["mapping"]}
 
 
 def _tensor_data(tensor: torch.Tensor) -> dict[str, Any]:

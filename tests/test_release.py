@@ -219,6 +219,23 @@ def test_the_compared_reports_tell_mistakes_apart(
     assert {"init-weights-order", "gate-order-ifog"} <= named
 
 
+def test_a_recording_keeps_every_field_of_the_spec_but_its_code(
+    recorded: dict[str, tuple[Assignment, Recorded]],
+) -> None:
+    for folder, recording in recorded.values():
+        for field in dataclasses.fields(folder.spec):
+            if field.name not in ("public_cases", "full_cases", "mistakes"):
+                assert getattr(recording.spec, field.name) == getattr(folder.spec, field.name)
+        without_replays = [dataclasses.replace(m, replay=None) for m in folder.spec.mistakes]
+        assert list(recording.spec.mistakes) == without_replays
+        assert all(m.replay is None for m in recording.spec.mistakes)
+        public = folder.spec.public_cases()
+        assert recording.spec.public_cases().id == public.id
+        for got, want in zip(recording.spec.public_cases().forward, public.forward, strict=True):
+            assert all(got[n].dtype == t.dtype and torch.equal(got[n], t)
+                       for n, t in want.tensors.items())  # fmt: skip
+
+
 def test_a_recorded_assignment_refuses_hidden_cases(
     recorded: dict[str, tuple[Assignment, Recorded]], sandbox: Sandbox
 ) -> None:
