@@ -39,11 +39,12 @@ class Assignment:
 def load_assignment(folder: Path) -> Assignment:
     """Spec and reference of an assignment folder; run in the grader's own process only, after
     any zygote is forked (the reference is the answer: no child may inherit it).
-    Without such a folder, a student release's recording of that name (public cases only)."""
-    if folder.parent == SOLUTIONS and not SOLUTIONS.is_dir():
+    On a student's install (no solutions/ beside the package), the release's recording of that
+    name: public cases only."""
+    if (recording := _released(folder)) is not None:
         from grader.recording import load_recording  # it imports this module
 
-        return load_recording(RELEASED / f"{folder.name}.json")
+        return load_recording(recording)
     spec = load_spec(folder)
     from grader.checks import KINDS  # the engine's kinds: a spec may only use those
 
@@ -111,7 +112,10 @@ def assignment_names(root: Path | None = None) -> tuple[str, ...]:
 
 
 def load_spec(folder: Path) -> Spec:
-    """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path."""
+    """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path; on a
+    student's install, the recorded spec (no code: public cases only)."""
+    if _released(folder) is not None:
+        return load_assignment(folder).spec
     path = folder / SPEC_FILE
     if not path.is_file():
         raise UsageError(f"no assignment spec at {path}")
@@ -120,6 +124,13 @@ def load_spec(folder: Path) -> Spec:
     if not isinstance(spec, Spec):
         raise UsageError(f"{path} binds no SPEC (a grader.spec.Spec)")
     return spec
+
+
+def _released(folder: Path) -> Path | None:
+    """The student release's recording standing for `folder`, on an install without solutions/."""
+    if folder.parent == SOLUTIONS and not SOLUTIONS.is_dir():
+        return RELEASED / f"{folder.name}.json"
+    return None
 
 
 def load_sibling(beside: str | Path, stem: str) -> ModuleType:

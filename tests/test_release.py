@@ -28,6 +28,7 @@ import torch
 from fixtures.lstm_submissions import LSTM_MISTAKES, LSTM_SOLUTION_PATH, lstm_correct_cells
 from fixtures.submissions import MISTAKES, SOLUTION_PATH, correct_cells, notebook
 
+from grader import load
 from grader.assign import make_assignment
 from grader.cli import main
 from grader.errors import SolutionError, UsageError
@@ -39,6 +40,7 @@ from grader.release import release
 from grader.report import render
 from grader.results import GradeResult
 from grader.sandbox.client import Sandbox
+from grader.wheel import write_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).with_name("test_release_probe.py")
@@ -243,6 +245,29 @@ def test_a_recorded_assignment_refuses_hidden_cases(
         with pytest.raises(UsageError, match="needs the instructor's install"):
             Grader(GradeOptions(public_only=False), sandbox, recording)
         assert not recording.reference
+
+
+def test_an_install_without_solutions_finds_the_recorded_assignments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in NAMES:
+        write_recording(load_assignment(SOLUTIONS / name), tmp_path / "released" / f"{name}.json")
+    monkeypatch.setattr(load, "SOLUTIONS", tmp_path / "site-packages" / "solutions")
+    monkeypatch.setattr(load, "RELEASED", tmp_path / "released")
+    assert load.assignment_names() == NAMES
+    assignment = load.load_assignment(load.find_assignment("lstm_forward"))
+    assert isinstance(assignment, Recorded) and assignment.spec.name == "lstm_forward"
+    assert load.load_spec(load.SOLUTIONS / "rnn_forward").function_names[0] == "init_hidden"
+    with pytest.raises(UsageError, match="there are: lstm_forward, rnn_forward"):
+        load.find_assignment("")
+
+
+def test_recordings_and_the_wheel_are_the_same_bytes_each_time(tmp_path: Path) -> None:
+    assignment = load_assignment(SOLUTIONS / "rnn_forward")
+    first, second = (write_recording(assignment, tmp_path / n) for n in ("a.json", "b.json"))
+    assert first.read_bytes() == second.read_bytes()
+    wheels = [write_wheel(ROOT, {"rnn_forward": first.read_bytes()}, tmp_path / n) for n in "ab"]
+    assert wheels[0].read_bytes() == wheels[1].read_bytes()
 
 
 # --------------------------------------------------------------------------------------------
