@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 from grader.assign import write_assignment
 from grader.bundle import build_bundle, project_root
 from grader.errors import InternalError, UsageError
@@ -145,11 +147,13 @@ def _build(
 def _named(notebook: Path, name: str) -> Path:
     """The student notebook, its metadata naming its assignment (`check` and the self-check
     read it to choose among several)."""
-    data = json.loads(notebook.read_text(encoding="utf-8"))
-    named = data["metadata"].setdefault("rnn_grader", {}).setdefault("assignment", name)
-    if named != name:
+    student = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    named = student.metadata.get("rnn_grader", {}).get("assignment")
+    if named is None:  # `assign` names it; an older one did not
+        student.metadata.setdefault("rnn_grader", {})["assignment"] = name
+        nbformat.write(student, notebook)  # type: ignore[no-untyped-call]
+    elif named != name:
         raise InternalError(f"{notebook} names assignment {named!r}, not {name!r}")
-    notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return notebook
 
 
