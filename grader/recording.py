@@ -46,10 +46,15 @@ HIDDEN_REFUSED = (
 class RecordedReplays(Replays):
     """The spec's known mistakes as recorded on the public cases: `Replays` without a reference."""
 
-    def __init__(self, spec: Spec, replayed: Mapping[tuple[str, str], Any], variants: Any) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        replayed: Mapping[tuple[str, str], Any],
+        variants: Mapping[tuple[str, str, tuple[int, ...]], Any],
+    ) -> None:
         super().__init__(spec, {})
         self._recorded = replayed  # (case name, function) -> (correct, [(mistake id, output)])
-        self._variants: Mapping[tuple[str, str, tuple[int, ...]], Any] = variants
+        self._variants = variants  # (mistake id, function, arguments) -> the variant's answer
 
     def _replay_all(
         self, case: Case, function: str
