@@ -55,7 +55,7 @@ EPILOG = f"""\
 exit codes of grade and check:
 {GRADE_EXIT_CODES.split(chr(10), 1)[1]}
 batch: 0 every submission graded, 3 grader failure or interrupted, 4 usage error.
-assign, gradescope, render: 0 written, 3 internal error, 4 usage error."""
+assign, gradescope, release, render: 0 written, 3 internal error, 4 usage error."""
 
 
 class ExitCode(enum.IntEnum):
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _batch_parser(commands)
     _gradescope_parser(commands)
     _render_parser(commands)
+    _release_parser(commands)
     return parser
 
 
@@ -162,6 +163,24 @@ def _gradescope_parser(commands: _Commands) -> None:
     bundle.add_argument("--assignment", default="", help="which assignment (default: the only one)")
 
 
+def _release_parser(commands: _Commands) -> None:
+    release = _command(commands, "release", "write a release: DIR/student/ (notebooks, the grader"
+                       " wheel with the public data, README.txt) and DIR/autograder/ (Gradescope"
+                       " bundles, instructor material)", WRITE_EXIT_CODES)  # fmt: skip
+    release.add_argument("--out", type=Path, required=True, metavar="DIR",
+                         help="the folder to write student/ and autograder/ into")  # fmt: skip
+    release.add_argument("--assignment", action="append", default=[], metavar="NAME",
+                         help="an assignment to release (repeat for several; default: every"
+                         " one under solutions/)")  # fmt: skip
+    release.add_argument("--no-execute", action="store_true",
+                         help="skip running each solution in a Jupyter kernel first")  # fmt: skip
+    release.add_argument("--cell-timeout", type=int, default=120, metavar="SECONDS",
+                         help="per-cell limit when running a solution (default 120)")  # fmt: skip
+    release.add_argument(
+        "--seed-file", type=Path, help="secret grading seed for the bundles (else a fresh one each)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script passes it to sys.exit)."""
     try:
@@ -174,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gradescope(args)
         if args.command == "render":
             return _render(args)
+        if args.command == "release":
+            return _release(args)
         return _grade(args)
     except OutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -205,6 +226,22 @@ def _preflight(solution: Path, *, timeout: int) -> None:
     verify_solution(solution, timeout=timeout)
     print(f"ran {solution} in a Jupyter kernel: every cell ran, the hidden states match the"
           " course notebook, the self-check gives full marks")  # fmt: skip
+
+
+def _release(args: argparse.Namespace) -> int:
+    from grader.release import release
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    verify = None if args.no_execute else functools.partial(_preflight, timeout=args.cell_timeout)
+    done = release(args.out, assignments=args.assignment, verify=verify, seed_file=args.seed_file,
+                   progress=progress)  # fmt: skip
+    print(f"wrote {done.student} (give this to students) and {done.autograder} (keep it private)")
+    if done.seeds_generated:
+        print("grading seeds: fresh secrets, one inside each bundle; keep autograder/ private",
+              file=sys.stderr)  # fmt: skip
+    return ExitCode.PASSED
 
 
 def _gradescope(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ from grader.extract import extract, load_notebook
 from grader.load import Assignment, choose_assignment, find_assignment, load_assignment
 from grader.misconceptions import Replays
 from grader.observations import observe
-from grader.reference import expected_for
+from grader.recording import Recorded
+from grader.reference import Expected, expected_for
 from grader.results import Environment, GradeResult, SubmissionInfo
 from grader.sandbox.client import Sandbox
 from grader.scoring import score, ungradable
@@ -64,17 +65,18 @@ class Grader:
         self.sandbox = sandbox or Sandbox(device=options.device, limits=options.limits)
         try:
             self.assignment = assignment or load_assignment(find_assignment(options.assignment))
+            spec = self.assignment.spec  # a student release's refuses hidden cases: UsageError
+            self.cases: CaseSet = (
+                spec.public_cases()
+                if options.public_only
+                else spec.full_cases(options.grading_seed)
+            )
         except BaseException:
             self.close()
             raise
-        spec = self.assignment.spec
-        self.cases: CaseSet = (
-            spec.public_cases() if options.public_only else spec.full_cases(options.grading_seed)
-        )
         self.case_set_id = self.cases.id
         self.planned = plan.plan(self.cases, self.assignment.spec)
-        self.expected = expected_for(self.planned, self.assignment.spec, self.assignment.reference)
-        self.known = Replays(self.assignment.spec, self.assignment.reference)  # replays, once
+        self.expected, self.known = _answers(self.assignment, self.planned)  # replays, once
         self.encoded = plan.encode(self.planned)
         self.openings = tuple(m.raises for m in spec.mistakes if m.raises)  # fixed words only
 
@@ -145,6 +147,16 @@ class Grader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _answers(
+    assignment: Assignment, planned: tuple[plan.PlannedCall, ...]
+) -> tuple[Expected, Replays]:
+    """The reference's answers and mistakes' replays; a student release's are recorded ones."""
+    if isinstance(assignment, Recorded):
+        return assignment.expected, assignment.replays
+    expected = expected_for(planned, assignment.spec, assignment.reference)
+    return expected, Replays(assignment.spec, assignment.reference)
 
 
 def _duration(seconds: float, *, hidden: bool) -> float:

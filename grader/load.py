@@ -26,6 +26,8 @@ from grader.statements import cell_statements
 SPEC_FILE = "spec.py"
 SOLUTION_FILE = "solution.ipynb"
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"  # the instructors' folders
+# A student release's recorded assignments (package data of its wheel; no solutions/ there).
+RELEASED = Path(__file__).resolve().parent / "released"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +41,13 @@ class Assignment:
 
 def load_assignment(folder: Path) -> Assignment:
     """Spec and reference of an assignment folder; run in the grader's own process only, after
-    any zygote is forked (the reference is the answer: no child may inherit it)."""
+    any zygote is forked (the reference is the answer: no child may inherit it).
+    On a student's install (no solutions/ beside the package), the release's recording of that
+    name: public cases only."""
+    if (recording := _released(folder)) is not None:
+        from grader.recording import load_recording  # it imports this module
+
+        return load_recording(recording)
     spec = load_spec(folder)
     from grader.checks import KINDS  # the engine's kinds: a spec may only use those
 
@@ -136,8 +144,11 @@ def load_reference(folder: Path, spec: Spec) -> dict[str, Callable[..., Any]]:
 
 
 def assignment_names(root: Path | None = None) -> tuple[str, ...]:
-    """The assignments under `root` (default solutions/): folders with a spec and a solution."""
+    """The assignments under `root` (default solutions/): folders with a spec and a solution.
+    Without solutions/ (a student's install), the release's recorded assignments."""
     root = SOLUTIONS if root is None else root
+    if root == SOLUTIONS and not root.is_dir():
+        return tuple(sorted(p.stem for p in RELEASED.glob("*.json")))
     if not root.is_dir():
         return ()
     folders = (p for p in root.iterdir() if (p / SPEC_FILE).is_file())
@@ -145,7 +156,10 @@ def assignment_names(root: Path | None = None) -> tuple[str, ...]:
 
 
 def load_spec(folder: Path) -> Spec:
-    """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path."""
+    """The `SPEC` an assignment folder's spec.py binds, loaded without touching sys.path; on a
+    student's install, the recorded spec (no code: public cases only)."""
+    if _released(folder) is not None:
+        return load_assignment(folder).spec
     path = folder / SPEC_FILE
     if not path.is_file():
         raise UsageError(f"no assignment spec at {path}")
@@ -154,6 +168,13 @@ def load_spec(folder: Path) -> Spec:
     if not isinstance(spec, Spec):
         raise UsageError(f"{path} binds no SPEC (a grader.spec.Spec)")
     return spec
+
+
+def _released(folder: Path) -> Path | None:
+    """The student release's recording standing for `folder`, on an install without solutions/."""
+    if folder.parent == SOLUTIONS and not SOLUTIONS.is_dir():
+        return RELEASED / f"{folder.name}.json"
+    return None
 
 
 def load_sibling(beside: str | Path, stem: str) -> ModuleType:

@@ -97,7 +97,8 @@ def check_notebook(
     if not notebook.is_file():
         return SelfCheck(notebook=notebook, result=None, problem=_not_found(notebook))
     saved_at = notebook.stat().st_mtime
-    assignment = choose_assignment(notebook.read_bytes()[: MAX_NOTEBOOK_BYTES + 1])
+    with notebook.open("rb") as file:  # never more than a notebook may be
+        assignment = choose_assignment(file.read(MAX_NOTEBOOK_BYTES + 1))
     if not assignment:
         return SelfCheck(notebook=notebook, result=None, saved_at=saved_at, problem=_undecided())
     with Grader(GradeOptions(public_only=True, assignment=assignment), sandbox) as grader:
