@@ -141,7 +141,7 @@ class Replays:
         moving = [m for m in self.spec.mistakes if m.replay is not None and m.replay.states]
         if not moving:
             return None  # spares the reference's run on every wrong answer
-        finals = self._finals(case, function)
+        finals = self.finals(case, function)
         tol = self.spec.tolerances[case.dtype]
 
         def same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -158,7 +158,7 @@ class Replays:
                 return mistake
         return None
 
-    def _finals(self, case: Case, function: str) -> dict[str, torch.Tensor]:
+    def finals(self, case: Case, function: str) -> dict[str, torch.Tensor]:
         """The reference's final states on this case by declared name (h_n; c_n), in float64."""
         declared = self.spec.function(function)
         inputs = [case[name].to(torch.float64) for name in declared.args]

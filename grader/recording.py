@@ -26,15 +26,15 @@ from grader.misconceptions import Replays
 from grader.plan import PlannedCall, plan
 from grader.reference import Expected, expected_for
 from grader.settings import Tolerance
-from grader.spec import Check, Function, Mistake, Module, Spec
+from grader.spec import Check, Function, Mistake, Module, Replay, Spec
 
 __all__ = ["FORMAT", "HIDDEN_REFUSED", "Recorded", "load_recording", "record", "write_recording"]
 
-FORMAT = 1  # bumped when the layout changes: an older grader refuses a newer recording
+FORMAT = 2  # bumped when the layout changes: an older grader refuses a newer recording
 _CODE = frozenset({"public_cases", "full_cases"})  # Spec fields that are code, never recorded
 # The only classes a recording may hold (a spec's parts), by name.
 _DATACLASSES: dict[str, type] = {
-    c.__name__: c for c in (Function, Check, Mistake, Module, Tolerance)
+    c.__name__: c for c in (Function, Check, Mistake, Module, Replay, Tolerance)
 }
 HIDDEN_REFUSED = (
     "grading on hidden cases needs the instructor's install of the grader, with the solutions"
@@ -53,7 +53,8 @@ class RecordedReplays(Replays):
         variants: Mapping[tuple[str, str, tuple[int, ...]], Any],
     ) -> None:
         super().__init__(spec, {})
-        self._recorded = replayed  # (case name, function) -> (correct, [(mistake id, output)])
+        # (case name, function) -> (correct, [(mistake id, output)], {final state: tensor})
+        self._recorded = replayed
         self._variants = variants  # (mistake id, function, arguments) -> the variant's answer
 
     def _replay_all(
@@ -62,9 +63,17 @@ class RecordedReplays(Replays):
         held = self._recorded.get((case.name, function))
         if held is None:
             raise InternalError(f"the release recorded no replays of {function} on {case.name}")
-        correct, outputs = held
+        correct, outputs, _ = held
         mistakes = {m.id: m for m in self.spec.mistakes}
         return correct, [(mistakes[name], output) for name, output in outputs]
+
+    def finals(self, case: Case, function: str) -> dict[str, torch.Tensor]:
+        held = self._recorded.get((case.name, function))
+        if held is None:
+            raise InternalError(
+                f"the release recorded no final states of {function} on {case.name}"
+            )
+        return dict(held[2])
 
     def replays_call(
         self, function: str, args: tuple[Any, ...], value: Callable[[Any], bool]
@@ -122,8 +131,15 @@ def write_recording(assignment: Assignment, path: Path) -> Path:
 def _spec_data(spec: Spec) -> dict[str, Any]:
     """Every field of the spec but its code: the case generators (the release holds their public
     cases instead) and how mistakes are replayed (it holds their answers)."""
-    spec = replace(spec, mistakes=tuple(replace(m, replay=None) for m in spec.mistakes))
+    spec = replace(
+        spec, mistakes=tuple(replace(m, replay=_data_only(m.replay)) for m in spec.mistakes)
+    )
     return {f.name: encode(getattr(spec, f.name)) for f in fields(Spec) if f.name not in _CODE}
+
+
+def _data_only(replay: Replay | None) -> Replay | None:
+    """A replay that only says which final states trade places is data; the rest is recorded."""
+    return replay if replay is not None and replay.states else None
 
 
 def _cases_data(cases: CaseSet) -> dict[str, Any]:
@@ -142,7 +158,8 @@ def _replays_data(spec: Spec, reference: Any, cases: CaseSet) -> list[dict[str, 
         for case in cases.forward:
             correct, outputs = replays.replayed(case, function)
             rows.append({"case": case.name, "function": function, "correct": encode(correct),
-                         "mistakes": [[m.id, encode(out)] for m, out in outputs]})  # fmt: skip
+                         "mistakes": [[m.id, encode(out)] for m, out in outputs],
+                         "finals": encode(replays.finals(case, function))})  # fmt: skip
     return rows
 
 
@@ -207,7 +224,8 @@ def _cases(data: dict[str, Any]) -> CaseSet:
 def _replayed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     return {
         (r["case"], r["function"]): (decode(r["correct"]),
-                                     [(name, decode(out)) for name, out in r["mistakes"]])
+                                     [(name, decode(out)) for name, out in r["mistakes"]],
+                                     decode(r["finals"]))
         for r in rows
     }  # fmt: skip
 
