@@ -7,8 +7,9 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
+from fixtures.submissions import CATALOG
+
 from grader.batch.gradebook import Gradebook, Key, outcome_of
-from grader.catalog import CATALOG
 from grader.results import CheckResult, Environment, GradeResult, Outcome, SubmissionInfo
 
 
@@ -55,11 +56,13 @@ def record(book: Gradebook, student: str, result: GradeResult, *, replace: bool 
         late=False,
         file=f"{student}.ipynb",
         replace=replace,
+        assignment="rnn_forward",
     )
 
 
 def key(student: str, sha: str = "abc", case_set: str = "cases-1") -> Key:
-    return Key(student=student, sha256=sha, grader_version="9.9", case_set_id=case_set)
+    return Key(student=student, sha256=sha, grader_version="9.9", case_set_id=case_set,
+               assignment="rnn_forward")  # fmt: skip
 
 
 def test_a_record_holds_the_submission_and_every_check(tmp_path: Path) -> None:

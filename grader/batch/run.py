@@ -1,8 +1,12 @@
-"""A class at once: find -> who is who -> skip what is graded -> workers -> gradebook -> exports.
+"""A class at once: find -> who is who -> which assignment -> skip what is graded -> workers ->
+gradebook -> exports.
 
-The main process lists and hashes the files, feeds warm workers (`pool.py`), and alone writes the
-gradebook, one transaction per finished submission, so killing it at any moment loses nothing it had
-recorded. It never imports torch: workers grade, this process only stores and exports.
+The main process lists and hashes the files, tells which assignment grades each (its metadata,
+else --assignment, else the functions it defines), feeds warm workers (`pool.py`), and alone writes
+the gradebook, one transaction per finished submission, so killing it at any moment loses nothing
+it had recorded. Workers grade; this process only stores and exports, and imports torch only when
+a notebook's assignment must be told from its functions (the specs import it), while the workers
+start.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from grader.batch.exports import Exports, write_exports, write_student_reports
 from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Key
 from grader.batch.pool import WORKER_COMMAND, Finished, Identity, Pool
 from grader.batch.students import Roster, Submission, roster
-from grader.errors import UsageError
+from grader.errors import NotebookError, UsageError
+from grader.load import assignment_names, choose_assignment
+from grader.notebook import load_notebook
 from grader.results import GradeResult, result_from_dict
 from grader.settings import (
     BATCH_WORKER_SLACK_SECONDS,
@@ -42,7 +48,8 @@ class BatchOptions:
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
     limits: Limits = DEFAULT_LIMITS  # sandbox limits per submission
     worker_command: tuple[str, ...] = WORKER_COMMAND  # how to start a worker (tests fake it)
-    assignment: str = ""  # which assignment grades the class ("": the only one)
+    # The assignment of a notebook whose metadata names none ("": told from its functions).
+    assignment: str = ""
     reports: tuple[str, ...] | None = None  # report formats written per student (None: all)
 
 
@@ -83,6 +90,8 @@ class _Planned:
     submission: Submission  # who and which file
     sha256: str  # of the bytes ("" when empty or unreadable, as in the single-grade path)
     unreadable: str  # why the bytes could not be read ("" when they could)
+    assignment: str  # which assignment grades it ("": none could be told)
+    undecided: str = ""  # why no assignment could be told ("" when one was)
 
 
 def run_batch(
@@ -129,9 +138,8 @@ def _grade_class(
     began: float,
 ) -> BatchSummary:
     class_roster = roster(listing, reader)
-    planned = [_plan(s, reader) for s in class_roster.submissions]
     run = _Run(book, reader, options, progress)
-    run.grade(planned)
+    run.grade(list(class_roster.submissions))
     exports = None
     if not run.interrupted:
         _report(progress, run, "exporting")
@@ -140,13 +148,30 @@ def _grade_class(
     return _summary(class_roster, run, exports, time.monotonic() - began)
 
 
-def _plan(submission: Submission, reader: Reader) -> _Planned:
+def _plan(submission: Submission, reader: Reader, given: str) -> _Planned:
+    """Read, hash and tell the assignment: metadata first, then `given`, then the functions."""
     try:
         data = reader.read(submission.found.origin)
     except OSError as exc:
-        return _Planned(submission=submission, sha256="", unreadable=str(exc))
+        chosen = choose_assignment(b"", given, metadata_first=True)
+        return _Planned(submission=submission, sha256="", unreadable=str(exc), assignment=chosen)
     digest = hashlib.sha256(data).hexdigest() if data else ""
-    return _Planned(submission=submission, sha256=digest, unreadable="")
+    chosen = choose_assignment(data, given, metadata_first=True)
+    return _Planned(submission=submission, sha256=digest, unreadable="", assignment=chosen,
+                    undecided="" if chosen else undecided_reason(data))  # fmt: skip
+
+
+def undecided_reason(data: bytes) -> str:
+    """Why a notebook no assignment is told for is ungradable: why it cannot be read, if it
+    cannot, else that nothing in it names an assignment, and which there are."""
+    try:
+        load_notebook(data)
+    except NotebookError as exc:
+        return exc.reason
+    names = ", ".join(assignment_names()) or "none"
+    return (f"no assignment could be told for this notebook: its metadata names none and it"
+            f" defines the functions of none, or of several equally (there are: {names});"
+            f" grade it with --assignment NAME")  # fmt: skip
 
 
 class _Run:
@@ -166,39 +191,41 @@ class _Run:
         self.started = self.finished = time.monotonic()
         self.last = ""
 
-    def grade(self, planned: list[_Planned]) -> None:
-        if not planned:
+    def grade(self, submissions: list[Submission]) -> None:
+        if not submissions:
             return
         config = {
             "device": self.options.device,
             "seed": self.options.grading_seed,
-            "assignment": self.options.assignment,
             "limits": self.options.limits.__dict__,
         }
         silence = self.options.limits.submission_seconds + BATCH_WORKER_SLACK_SECONDS
-        workers = min(self.options.workers, len(planned))
+        workers = min(self.options.workers, len(submissions))
         with Pool(
             config=config,
             workers=workers,
             silence_limit=silence,
             command=self.options.worker_command,
         ) as pool:
-            identity = pool.start()
-            self.todo = self._new_work(planned, identity)
+            # Read, hash and tell assignments while the workers import torch.
+            planned = [_plan(s, self.reader, self.options.assignment) for s in submissions]
+            identities = pool.start(sorted({p.assignment for p in planned} - {""}))
+            self.todo = self._new_work(planned, identities)
             self.started = time.monotonic()
             try:
                 for end in pool.run(range(len(self.todo)), self._payload):
                     if end is not None:
-                        self._record(self.todo[end.job_id], end, identity)
+                        planned_one = self.todo[end.job_id]
+                        self._record(planned_one, end, identities[planned_one.assignment])
                     _report(self.progress, self, "grading")
             except KeyboardInterrupt:
                 self.interrupted = True
                 pool.close(now=True)
             self.finished = time.monotonic()
 
-    def _new_work(self, planned: list[_Planned], identity: Identity) -> list[_Planned]:
+    def _new_work(self, planned: list[_Planned], identities: dict[str, Identity]) -> list[_Planned]:
         """What still needs grading; what is graded already becomes the students' current."""
-        keys = {p.submission.student: _key(p, identity) for p in planned}
+        keys = {p.submission.student: _key(p, identities[p.assignment]) for p in planned}
         existing = {} if self.options.regrade else self.book.graded(keys.values())
         kept = [p for p in planned if keys[p.submission.student] in existing]
         self.book.point(
@@ -218,7 +245,8 @@ class _Run:
         planned = self.todo[job_id]
         reports = self.options.reports
         job = {"type": "job", "name": planned.submission.found.label, "render": True,
-               "formats": None if reports is None else list(reports)}  # fmt: skip
+               "formats": None if reports is None else list(reports),
+               "assignment": planned.assignment, "undecided": planned.undecided}  # fmt: skip
         reason = planned.unreadable
         if not reason:
             try:
@@ -245,6 +273,7 @@ class _Run:
             late=submission.late,
             file=submission.found.label,
             replace=self.options.regrade,
+            assignment=planned.assignment,
         )
         if end.reports:  # written after the commit: a kill in between leaves them to the export
             write_student_reports(self.options.out, submission.student, end.reports)
@@ -278,6 +307,7 @@ def _key(planned: _Planned, identity: Identity) -> Key:
         sha256=planned.sha256,
         grader_version=identity.grader_version,
         case_set_id=identity.case_set_id,
+        assignment=planned.assignment,
     )
 
 

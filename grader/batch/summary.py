@@ -1,7 +1,9 @@
 """Class analytics from the gradebook's current rows: distribution, pass rates, common failures.
 
 Pure functions over `gradebook.Row`s returning plain data (the JSON form) and Markdown; the charts
-and summary.json are drawn from the same numbers, so they cannot disagree.
+and summary.json are drawn from the same numbers, so they cannot disagree. A class that mixes
+assignments gets, besides the whole class's figures, each assignment's scores, check pass rates
+and misconceptions over its own students.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import re
 import statistics
 from typing import Any
 
+from grader.batch import groups
 from grader.batch.gradebook import Row
 from grader.batch.students import Roster
-from grader.catalog import CATALOG
 from grader.report.inert import inert, md_code
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
@@ -24,7 +26,6 @@ NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouch
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
 _FIGURE = re.compile(r"[0-9][0-9.%/ -]{0,40}")  # "50%", "0-10", "8.5/10": nothing Markdown reads
 _WORDS = re.compile(r"[A-Za-z0-9 ()]{1,80}")  # "Jane Doe (3000001)", "ungradable": inert as is
-_CHECK_IDS = frozenset(spec.id for spec in CATALOG)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
 
@@ -39,9 +40,10 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
         "case_sets": sorted({row.case_set_id for row in rows}),
         "outcomes": dict(sorted(collections.Counter(row.outcome for row in rows).items())),
         "score": _distribution(scores, maximum),
-        "checks": pass_rates(rows),
+        "checks": _every_pass_rate(rows),
         "common_failures": common_failures(rows),
         "misconceptions": misconceptions(rows),
+        "assignments": [_assignment(name, groups.of(rows, name)) for name in groups.present(rows)],
         "errored": [
             {
                 "student": r.student,
@@ -58,6 +60,23 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
             {"student": s.student, "name": s.name, "file": s.found.label}
             for s in _set_aside(roster)
         ],
+    }
+
+
+def _every_pass_rate(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each assignment's pass rates over its own students, the assignments in order."""
+    names = groups.ordered(row.assignment for row in rows)
+    return [rate for name in names for rate in pass_rates(groups.of(rows, name))]
+
+
+def _assignment(name: str, rows: list[Row]) -> dict[str, Any]:
+    """One assignment's figures, over the students it graded."""
+    return {
+        "assignment": name,
+        "students": len(rows),
+        "score": _distribution([r.score for r in rows], max(r.max_score for r in rows)),
+        "checks": pass_rates(rows),
+        "misconceptions": misconceptions(rows),
     }
 
 
@@ -79,16 +98,17 @@ def histogram(scores: list[float], maximum: float) -> list[dict[str, float]]:
 
 
 def pass_rates(rows: list[Row]) -> list[dict[str, Any]]:
-    """Per check: how many students passed it and the mean points, in contract order."""
+    """Per check of one assignment's `rows`: how many passed it and the mean points, in its
+    spec's order."""
     rates = []
-    for spec in CATALOG:
-        results = [row.checks[spec.id] for row in rows if spec.id in row.checks]
+    for check_id in groups.check_ids(rows):
+        results = [row.checks[check_id] for row in rows if check_id in row.checks]
         passed = sum(outcome == "passed" for _, outcome, _ in results)
         points = [p for p, _, _ in results]
         rates.append(
             {
-                "id": spec.id,
-                "max_points": spec.points,
+                "id": check_id,
+                "max_points": groups.max_points(rows, check_id),
                 "passed": passed,
                 "pass_rate": round(passed / len(rows), 4) if rows else 0.0,
                 "mean_points": round(statistics.fmean(points), 4) if points else 0.0,
@@ -160,20 +180,18 @@ def misconceptions(rows: list[Row]) -> list[dict[str, Any]]:
 
 def to_markdown(summary: dict[str, Any]) -> str:
     """summary.md from the summary.json document."""
-    lines = [*_overview(summary), *_check_table(summary)]
+    parts = summary.get("assignments", [])
+    mixed = len(parts) > 1  # then each assignment's figures, over its own students
+    lines = _overview(summary)
+    lines += [line for part in parts for line in _part(part)] if mixed else _check_table(summary)
+    ids = frozenset(c["id"] for c in summary["checks"])
     lines += _section(
         "Most common failures",
         ["check", "students", "message"],
         [[f["check"], f["count"], f["message"]] for f in summary["common_failures"]],
+        plain=ids,
     )
-    lines += _section(
-        "Misconceptions across the class",
-        ["misconception", "students", "checks", "who"],
-        [
-            [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
-            for m in summary.get("misconceptions", [])
-        ],
-    )
+    lines += [] if mixed else _misconceptions(summary)
     lines += _section(
         "Errored, timed out or ungradable",
         ["student", "outcome", "reason"],
@@ -197,6 +215,35 @@ def to_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _misconceptions(
+    summary: dict[str, Any], title: str = "across the class", level: str = "##"
+) -> list[str]:
+    return _section(
+        f"Misconceptions {title}",
+        ["misconception", "students", "checks", "who"],
+        [
+            [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
+            for m in summary.get("misconceptions", [])
+        ],
+        level=level,
+    )
+
+
+def _part(part: dict[str, Any]) -> list[str]:
+    """One assignment of a mixed class: its students' scores, checks and misconceptions."""
+    name, score = part["assignment"], part["score"]
+    return [
+        "",
+        f"## Assignment {name}",
+        "",
+        f"{part['students']} students. Score out of {score['max_score']:g}: mean"
+        f" {score['mean']:g}, median {score['median']:g}, min {score['min']:g}, max"
+        f" {score['max']:g}, standard deviation {score['stdev']:g}.",
+        *_check_table(part, "###"),
+        *_misconceptions(part, f"in {name}", "###"),
+    ]
+
+
 def _overview(summary: dict[str, Any]) -> list[str]:
     score = summary["score"]
     return [
@@ -218,13 +265,13 @@ def _overview(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _check_table(summary: dict[str, Any]) -> list[str]:
+def _check_table(summary: dict[str, Any], level: str = "##") -> list[str]:
     rows = [
         [c["id"], c["passed"], f"{c['pass_rate']:.0%}", f"{c['mean_points']:g}/{c['max_points']:g}"]
         for c in summary["checks"]
     ]
     header = ["check", "passed", "pass rate", "mean points"]
-    return ["", "## Checks", "", *_table(header, rows, ours=True)]
+    return ["", f"{level} Checks", "", *_table(header, rows, ours=True)]
 
 
 def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
@@ -239,13 +286,31 @@ def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
     }
 
 
-def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["", f"## {title}", "", *(_table(header, rows) if rows else ["None."])]
+def _section(
+    title: str,
+    header: list[str],
+    rows: list[list[Any]],
+    *,
+    plain: frozenset[str] = frozenset(),
+    level: str = "##",
+) -> list[str]:
+    """A titled table (`plain`: the grader's own texts among its cells, the check ids)."""
+    table = _table(header, rows, plain=plain) if rows else ["None."]
+    return ["", f"{level} {title}", "", *table]
 
 
-def _table(header: list[str], rows: list[list[Any]], *, ours: bool = False) -> list[str]:
+def _table(
+    header: list[str],
+    rows: list[list[Any]],
+    *,
+    ours: bool = False,
+    plain: frozenset[str] = frozenset(),
+) -> list[str]:
     """A table; `ours` when every cell is the grader's own text (ids, numbers), not a student's."""
-    cell = _own_cell if ours else _cell
+
+    def cell(value: Any) -> str:
+        return _own_cell(value) if ours or value in plain else _cell(value)
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
@@ -257,7 +322,7 @@ def _own_cell(value: Any) -> str:
 def _cell(value: Any) -> str:
     """Markdown table cells: numbers as they are, text inert in a code span (no live links)."""
     plain = _FIGURE.fullmatch(str(value)) or _WORDS.fullmatch(str(value))
-    if isinstance(value, int | float) or plain or value in _CHECK_IDS:
+    if isinstance(value, int | float) or plain:
         return str(value)
     return md_code(inert(" ".join(str(value).split()), MAX_CELL, 1), table=True)
 

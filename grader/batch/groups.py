@@ -1,0 +1,42 @@
+"""A class's rows by assignment: which assignments are present, in which order, with which checks.
+
+Everything comes from the gradebook's rows (each check as recorded, in its spec's order), so the
+exports need neither torch nor the assignment folders, and a gradebook keeps exporting after an
+assignment's folder is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from grader.batch.gradebook import Row
+
+# Round 1's assignment leads, so a class that held only it keeps its columns where they were.
+LEADING = "rnn_forward"
+
+
+def ordered(names: Iterable[str]) -> list[str]:
+    """Assignment names, distinct: the leading one first, then by name; "" (none told) last."""
+    return sorted(set(names), key=lambda name: (name == "", name != LEADING, name))
+
+
+def present(rows: Iterable[Row]) -> list[str]:
+    """The assignments that graded some row, in order; "" (no assignment told) left out."""
+    return [name for name in ordered(row.assignment for row in rows) if name]
+
+
+def of(rows: Iterable[Row], assignment: str) -> list[Row]:
+    return [row for row in rows if row.assignment == assignment]
+
+
+def check_ids(rows: list[Row], assignment: str | None = None) -> list[str]:
+    """The check ids of `assignment`'s rows (None: of every assignment, in order), each once, in
+    the order recorded: the spec's."""
+    names = ordered(r.assignment for r in rows) if assignment is None else [assignment]
+    ids = (check for name in names for row in of(rows, name) for check in row.checks)
+    return list(dict.fromkeys(ids))
+
+
+def max_points(rows: list[Row], check_id: str) -> float:
+    """The points a check is worth, as recorded (its largest, were a spec to change them)."""
+    return max((row.max_points.get(check_id, 0.0) for row in rows), default=0.0)
