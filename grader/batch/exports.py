@@ -83,14 +83,17 @@ def write_exports(
 
 def grades_csv(rows: list[Row]) -> str:
     """One row per student: id, name, total, the points of every check of the assignments
-    present (each assignment's in its spec's order), outcome, late flag, file, assignment."""
-    ids = groups.check_ids(rows)
+    present (each assignment's in its spec's order, named `assignment:id` when there are
+    several), outcome, late flag, file, assignment."""
+    columns, mixed = groups.columns(rows), groups.is_mixed(rows)
+    labels = [groups.label(name, check, mixed) for name, check in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
-    header = ["student", "name", "total", "max_score", *ids, "outcome", "late", "file"]
+    header = ["student", "name", "total", "max_score", *labels, "outcome", "late", "file"]
     writer.writerow([*header, "assignment"])  # last: the columns before keep their places
     for row in rows:
-        points = [_number(row.checks[i][0]) if i in row.checks else "" for i in ids]
+        points = [_number(row.checks[i][0]) if a == row.assignment and i in row.checks else ""
+                  for a, i in columns]  # fmt: skip
         writer.writerow(
             [
                 _text(row.student),

@@ -29,12 +29,26 @@ def of(rows: Iterable[Row], assignment: str) -> list[Row]:
     return [row for row in rows if row.assignment == assignment]
 
 
-def check_ids(rows: list[Row], assignment: str | None = None) -> list[str]:
-    """The check ids of `assignment`'s rows (None: of every assignment, in order), each once, in
-    the order recorded: the spec's."""
-    names = ordered(r.assignment for r in rows) if assignment is None else [assignment]
-    ids = (check for name in names for row in of(rows, name) for check in row.checks)
-    return list(dict.fromkeys(ids))
+def check_ids(rows: list[Row], assignment: str) -> list[str]:
+    """The check ids of `assignment`'s rows, each once, in the order recorded: the spec's."""
+    return list(dict.fromkeys(check for row in of(rows, assignment) for check in row.checks))
+
+
+def columns(rows: list[Row]) -> list[tuple[str, str]]:
+    """(assignment, check id) of every check of every assignment, the assignments in order."""
+    names = ordered(row.assignment for row in rows)
+    return [(name, check) for name in names for check in check_ids(rows, name)]
+
+
+def label(assignment: str, check_id: str, mixed: bool) -> str:
+    """A check's name in a class's files: its id, with its assignment's name in a mixed class
+    (assignments may share ids: both the RNN and the LSTM have `init_weights.values`)."""
+    return f"{assignment}:{check_id}" if mixed and assignment else check_id
+
+
+def is_mixed(rows: list[Row]) -> bool:
+    """Whether checks of more than one assignment are among the rows."""
+    return len({name for name, _ in columns(rows)}) > 1
 
 
 def max_points(rows: list[Row], check_id: str) -> float:

@@ -64,9 +64,14 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
 
 
 def _every_pass_rate(rows: list[Row]) -> list[dict[str, Any]]:
-    """Each assignment's pass rates over its own students, the assignments in order."""
-    names = groups.ordered(row.assignment for row in rows)
-    return [rate for name in names for rate in pass_rates(groups.of(rows, name))]
+    """Each assignment's pass rates over its own students, the assignments in order; in a mixed
+    class each id is named `assignment:id`, as in grades.csv (assignments may share ids)."""
+    mixed = groups.is_mixed(rows)
+    return [
+        {**rate, "id": groups.label(name, rate["id"], mixed)}
+        for name in groups.ordered(row.assignment for row in rows)
+        for rate in pass_rates(groups.of(rows, name))
+    ]
 
 
 def _assignment(name: str, rows: list[Row]) -> dict[str, Any]:
@@ -101,7 +106,7 @@ def pass_rates(rows: list[Row]) -> list[dict[str, Any]]:
     """Per check of one assignment's `rows`: how many passed it and the mean points, in its
     spec's order."""
     rates = []
-    for check_id in groups.check_ids(rows):
+    for check_id in dict.fromkeys(check for row in rows for check in row.checks):
         results = [row.checks[check_id] for row in rows if check_id in row.checks]
         passed = sum(outcome == "passed" for _, outcome, _ in results)
         points = [p for p, _, _ in results]
@@ -125,6 +130,7 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     examples: dict[tuple[str, str], str] = {}
     stubbed: dict[str, set[str]] = {}  # function -> students who left it a stub
+    mixed = groups.is_mixed(rows)
     for row in rows:
         if row.outcome == "ungradable":
             continue  # its ten identical messages are listed once, under "errored"
@@ -134,7 +140,8 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
             if _STUB.search(message):
                 stubbed.setdefault(check_id.split(".")[0], set()).add(row.student)
                 continue
-            key = (check_id, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
+            check = groups.label(row.assignment, check_id, mixed)
+            key = (check, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
             counts[key] += 1
             examples.setdefault(key, message)
     found: list[dict[str, Any]] = [
