@@ -125,3 +125,17 @@ def test_the_assignment_option_decides_only_what_the_metadata_leaves_open(tmp_pa
     assert rows["says-lstm"].assignment == "lstm_forward"  # its metadata, not the option
     assert rows["neither"].assignment == "rnn_forward"  # decided: graded, not left undecided
     assert rows["neither"].outcome != "ungradable" and len(rows["neither"].checks) == 10
+
+
+@pytest.mark.slow
+def test_the_examples_folder_is_a_mixed_class(tmp_path: Path) -> None:
+    summary = _batch(ROOT / "examples", tmp_path / "out")
+    assert (summary.students, summary.failed, summary.ungradable) == (5, 0, 0)
+    rows = _rows(tmp_path / "out")  # W_hh transposed still matches h_1: partial credit
+    assert {s: (r.assignment, round(r.score)) for s, r in rows.items()} == {
+        "stub": ("rnn_forward", 0),
+        "correct": ("rnn_forward", 100),
+        "buggy-whh-transposed": ("rnn_forward", 70),
+        "lstm-correct": ("lstm_forward", 100),
+        "lstm-buggy-sigmoid-on-g": ("lstm_forward", 70),
+    }
