@@ -18,6 +18,7 @@ from fixtures.submissions import notebook
 
 from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Row
 from grader.batch.run import BatchOptions, BatchSummary, run_batch
+from grader.cli import main
 from grader.settings import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,9 +129,11 @@ def test_the_assignment_option_decides_only_what_the_metadata_leaves_open(tmp_pa
 
 
 @pytest.mark.slow
-def test_the_examples_folder_is_a_mixed_class(tmp_path: Path) -> None:
-    summary = _batch(ROOT / "examples", tmp_path / "out")
-    assert (summary.students, summary.failed, summary.ungradable) == (5, 0, 0)
+def test_the_examples_folder_is_a_mixed_class_the_cli_grades_without_options(
+    tmp_path: Path,
+) -> None:
+    out = str(tmp_path / "out")
+    assert main(["batch", str(ROOT / "examples"), "--out", out, "--workers", "2"]) == 0
     rows = _rows(tmp_path / "out")  # W_hh transposed still matches h_1: partial credit
     assert {s: (r.assignment, round(r.score)) for s, r in rows.items()} == {
         "stub": ("rnn_forward", 0),
