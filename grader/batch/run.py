@@ -12,7 +12,6 @@ start.
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +21,10 @@ from typing import Any
 from grader.batch.discover import Listing, Origin, Reader, SourceProblem, list_source
 from grader.batch.exports import Exports, write_exports, write_student_reports
 from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Key
+from grader.batch.planned import Planned, plan
 from grader.batch.pool import WORKER_COMMAND, Finished, Identity, Pool
 from grader.batch.students import Roster, Submission, roster
-from grader.errors import NotebookError, UsageError
-from grader.load import assignment_names, choose_assignment
-from grader.notebook import load_notebook
+from grader.errors import UsageError
 from grader.results import GradeResult, result_from_dict
 from grader.settings import (
     BATCH_WORKER_SLACK_SECONDS,
@@ -83,17 +81,6 @@ class BatchSummary:
     exports: Exports | None  # files written, None when interrupted
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Planned:
-    """A student's file, read and hashed."""
-
-    submission: Submission  # who and which file
-    sha256: str  # of the bytes ("" when empty or unreadable, as in the single-grade path)
-    unreadable: str  # why the bytes could not be read ("" when they could)
-    assignment: str  # which assignment grades it ("": none could be told)
-    undecided: str = ""  # why no assignment could be told ("" when one was)
-
-
 def run_batch(
     source: Path, options: BatchOptions, progress: Callable[[Progress], None] = lambda _: None
 ) -> BatchSummary:
@@ -148,32 +135,6 @@ def _grade_class(
     return _summary(class_roster, run, exports, time.monotonic() - began)
 
 
-def _plan(submission: Submission, reader: Reader, given: str) -> _Planned:
-    """Read, hash and tell the assignment: metadata first, then `given`, then the functions."""
-    try:
-        data = reader.read(submission.found.origin)
-    except OSError as exc:
-        chosen = choose_assignment(b"", given, metadata_first=True)
-        return _Planned(submission=submission, sha256="", unreadable=str(exc), assignment=chosen)
-    digest = hashlib.sha256(data).hexdigest() if data else ""
-    chosen = choose_assignment(data, given, metadata_first=True)
-    return _Planned(submission=submission, sha256=digest, unreadable="", assignment=chosen,
-                    undecided="" if chosen else undecided_reason(data))  # fmt: skip
-
-
-def undecided_reason(data: bytes) -> str:
-    """Why a notebook no assignment is told for is ungradable: why it cannot be read, if it
-    cannot, else that nothing in it names an assignment, and which there are."""
-    try:
-        load_notebook(data)
-    except NotebookError as exc:
-        return exc.reason
-    names = ", ".join(assignment_names()) or "none"
-    return (f"no assignment could be told for this notebook: its metadata names none and it"
-            f" defines the functions of none, or of several equally (there are: {names});"
-            f" grade it with --assignment NAME")  # fmt: skip
-
-
 class _Run:
     """The grading loop's state: what is left, what failed, what the gradebook got."""
 
@@ -185,7 +146,7 @@ class _Run:
         progress: Callable[[Progress], None],
     ) -> None:
         self.book, self.reader, self.options, self.progress = book, reader, options, progress
-        self.todo: list[_Planned] = []
+        self.todo: list[Planned] = []
         self.done = self.skipped = self.failed = self.ungradable = 0
         self.interrupted = False
         self.started = self.finished = time.monotonic()
@@ -208,7 +169,7 @@ class _Run:
             command=self.options.worker_command,
         ) as pool:
             # Read, hash and tell assignments while the workers import torch.
-            planned = [_plan(s, self.reader, self.options.assignment) for s in submissions]
+            planned = [plan(s, self.reader, self.options.assignment) for s in submissions]
             identities = pool.start(sorted({p.assignment for p in planned} - {""}))
             self.todo = self._new_work(planned, identities)
             self.started = time.monotonic()
@@ -223,7 +184,7 @@ class _Run:
                 pool.close(now=True)
             self.finished = time.monotonic()
 
-    def _new_work(self, planned: list[_Planned], identities: dict[str, Identity]) -> list[_Planned]:
+    def _new_work(self, planned: list[Planned], identities: dict[str, Identity]) -> list[Planned]:
         """What still needs grading; what is graded already becomes the students' current."""
         keys = {p.submission.student: _key(p, identities[p.assignment]) for p in planned}
         existing = {} if self.options.regrade else self.book.graded(keys.values())
@@ -257,7 +218,7 @@ class _Run:
                 return {**job, "data": base64.b64encode(data).decode("ascii")}
         return {**job, "unreadable": reason}
 
-    def _record(self, planned: _Planned, end: Finished, identity: Identity) -> None:
+    def _record(self, planned: Planned, end: Finished, identity: Identity) -> None:
         """Store one end in the gradebook (one transaction), then write the worker's reports."""
         submission = planned.submission
         if end.result is None:
@@ -301,7 +262,7 @@ def failure_result(identity: Identity, name: str, sha256: str, error: str) -> Gr
     return result_from_dict(data)
 
 
-def _key(planned: _Planned, identity: Identity) -> Key:
+def _key(planned: Planned, identity: Identity) -> Key:
     return Key(
         student=planned.submission.student,
         sha256=planned.sha256,

@@ -1,7 +1,8 @@
 """Class analytics from the gradebook's current rows: distribution, pass rates, common failures.
 
-Pure functions over `gradebook.Row`s returning plain data (the JSON form) and Markdown; the charts
-and summary.json are drawn from the same numbers, so they cannot disagree. A class that mixes
+Pure functions over `gradebook.Row`s returning plain data (the JSON form; `summary_md` makes the
+Markdown from it); the charts and summary.json are drawn from the same numbers, so they cannot
+disagree. A class that mixes
 assignments gets, besides the whole class's figures, each assignment's scores, check pass rates
 and misconceptions over its own students.
 """
@@ -16,16 +17,16 @@ from typing import Any
 from grader.batch import groups
 from grader.batch.gradebook import Row
 from grader.batch.students import Roster
-from grader.report.inert import inert, md_code
+from grader.batch.summary_md import to_markdown, who
+
+__all__ = ["common_failures", "histogram", "misconceptions", "pass_rates", "summarize",
+           "to_markdown", "who"]  # fmt: skip
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
 TOP_FAILURES = 10  # most common failure messages listed
 MAX_NAMED = 20  # students named per misconception
-MAX_CELL = 300  # characters of student text kept in a Markdown table cell
 NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouched stub
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
-_FIGURE = re.compile(r"[0-9][0-9.%/ -]{0,40}")  # "50%", "0-10", "8.5/10": nothing Markdown reads
-_WORDS = re.compile(r"[A-Za-z0-9 ()]{1,80}")  # "Jane Doe (3000001)", "ungradable": inert as is
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
 
@@ -83,11 +84,6 @@ def _assignment(name: str, rows: list[Row]) -> dict[str, Any]:
         "checks": pass_rates(rows),
         "misconceptions": misconceptions(rows),
     }
-
-
-def who(student: str, name: str) -> str:
-    """A student as people know them: the name, with the id beside it when they differ."""
-    return student if not name or name == student else f"{name} ({student})"
 
 
 def histogram(scores: list[float], maximum: float) -> list[dict[str, float]]:
@@ -185,102 +181,6 @@ def misconceptions(rows: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
-def to_markdown(summary: dict[str, Any]) -> str:
-    """summary.md from the summary.json document."""
-    parts = summary.get("assignments", [])
-    mixed = len(parts) > 1  # then each assignment's figures, over its own students
-    lines = _overview(summary)
-    lines += [line for part in parts for line in _part(part)] if mixed else _check_table(summary)
-    ids = frozenset(c["id"] for c in summary["checks"])
-    lines += _section(
-        "Most common failures",
-        ["check", "students", "message"],
-        [[f["check"], f["count"], f["message"]] for f in summary["common_failures"]],
-        plain=ids,
-    )
-    lines += [] if mixed else _misconceptions(summary)
-    lines += _section(
-        "Errored, timed out or ungradable",
-        ["student", "outcome", "reason"],
-        [
-            [who(e["student"], e.get("name", "")), e["outcome"], e["reason"]]
-            for e in summary["errored"]
-        ],
-    )
-    lines += _section(
-        "Files that could not be read or were skipped",
-        ["path", "reason"],
-        [[p["path"], p["reason"]] for p in summary["source_problems"]],
-    )
-    lines += _section(
-        "Other notebooks set aside (not graded)",
-        ["student", "file"],
-        [[who(s["student"], s.get("name", "")), s["file"]] for s in summary["set_aside"]],
-    )
-    if len(summary["case_sets"]) > 1:
-        lines += ["", "Warning: these grades come from different case sets (grading seeds)."]
-    return "\n".join(lines) + "\n"
-
-
-def _misconceptions(
-    summary: dict[str, Any], title: str = "across the class", level: str = "##"
-) -> list[str]:
-    return _section(
-        f"Misconceptions {title}",
-        ["misconception", "students", "checks", "who"],
-        [
-            [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
-            for m in summary.get("misconceptions", [])
-        ],
-        level=level,
-    )
-
-
-def _part(part: dict[str, Any]) -> list[str]:
-    """One assignment of a mixed class: its students' scores, checks and misconceptions."""
-    name, score = part["assignment"], part["score"]
-    return [
-        "",
-        f"## Assignment {name}",
-        "",
-        f"{part['students']} students. Score out of {score['max_score']:g}: mean"
-        f" {score['mean']:g}, median {score['median']:g}, min {score['min']:g}, max"
-        f" {score['max']:g}, standard deviation {score['stdev']:g}.",
-        *_check_table(part, "###"),
-        *_misconceptions(part, f"in {name}", "###"),
-    ]
-
-
-def _overview(summary: dict[str, Any]) -> list[str]:
-    score = summary["score"]
-    return [
-        "# Batch summary",
-        "",
-        f"{summary['students']} students, {summary['late']} late. Outcomes: "
-        + ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()),
-        "",
-        f"Score out of {score['max_score']:g}: mean {score['mean']:g}, median {score['median']:g}"
-        f", min {score['min']:g}, max {score['max']:g}, standard deviation {score['stdev']:g}.",
-        "",
-        "![score histogram](score_histogram.png) ![pass rates](check_pass_rates.png)",
-        "",
-        *_table(
-            ["score", "students"],
-            [[f"{b['from']:g}-{b['to']:g}", b["count"]] for b in score["histogram"]],
-            ours=True,
-        ),
-    ]
-
-
-def _check_table(summary: dict[str, Any], level: str = "##") -> list[str]:
-    rows = [
-        [c["id"], c["passed"], f"{c['pass_rate']:.0%}", f"{c['mean_points']:g}/{c['max_points']:g}"]
-        for c in summary["checks"]
-    ]
-    header = ["check", "passed", "pass rate", "mean points"]
-    return ["", f"{level} Checks", "", *_table(header, rows, ours=True)]
-
-
 def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
     return {
         "max_score": maximum,
@@ -291,47 +191,6 @@ def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
         "stdev": round(statistics.pstdev(scores), 4) if scores else 0.0,
         "histogram": histogram(scores, maximum),
     }
-
-
-def _section(
-    title: str,
-    header: list[str],
-    rows: list[list[Any]],
-    *,
-    plain: frozenset[str] = frozenset(),
-    level: str = "##",
-) -> list[str]:
-    """A titled table (`plain`: the grader's own texts among its cells, the check ids)."""
-    table = _table(header, rows, plain=plain) if rows else ["None."]
-    return ["", f"{level} {title}", "", *table]
-
-
-def _table(
-    header: list[str],
-    rows: list[list[Any]],
-    *,
-    ours: bool = False,
-    plain: frozenset[str] = frozenset(),
-) -> list[str]:
-    """A table; `ours` when every cell is the grader's own text (ids, numbers), not a student's."""
-
-    def cell(value: Any) -> str:
-        return _own_cell(value) if ours or value in plain else _cell(value)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-
-
-def _own_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|")
-
-
-def _cell(value: Any) -> str:
-    """Markdown table cells: numbers as they are, text inert in a code span (no live links)."""
-    plain = _FIGURE.fullmatch(str(value)) or _WORDS.fullmatch(str(value))
-    if isinstance(value, int | float) or plain:
-        return str(value)
-    return md_code(inert(" ".join(str(value).split()), MAX_CELL, 1), table=True)
 
 
 def _problems(roster: Roster | None) -> tuple[Any, ...]:
