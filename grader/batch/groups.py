@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from grader.batch.gradebook import Row
+from grader.batch.gradebook import ROUND_ONE_ASSIGNMENT, Row
 
 # Round 1's assignment leads, so a class that held only it keeps its columns where they were.
-LEADING = "rnn_forward"
+LEADING = ROUND_ONE_ASSIGNMENT
 
 
 def ordered(names: Iterable[str]) -> list[str]:

@@ -129,7 +129,7 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
     mixed = groups.is_mixed(rows)
     for row in rows:
         if row.outcome == "ungradable":
-            continue  # its ten identical messages are listed once, under "errored"
+            continue  # its identical messages are listed once, under "errored"
         for check_id, (_, outcome, message) in row.checks.items():
             if outcome == "passed":
                 continue
