@@ -8,6 +8,7 @@ assignments, and the rest of the class is graded as usual.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -15,10 +16,14 @@ from pathlib import Path
 import pytest
 from fixtures.lstm_submissions import lstm_correct_cells
 from fixtures.submissions import notebook
+from test_batch_gradebook import fake_result
 
+from grader.batch.exports import write_exports
 from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Row
 from grader.batch.run import BatchOptions, BatchSummary, run_batch
 from grader.cli import main
+from grader.load import SOLUTIONS, load_spec
+from grader.results import CheckResult, GradeResult, Outcome
 from grader.settings import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +66,44 @@ def _rows(out: Path) -> dict[str, Row]:
 
 def _csv(path: Path) -> list[list[str]]:
     return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+
+
+def _lstm_result(sha: str, lost: str = "") -> GradeResult:
+    """A graded LSTM notebook: every check passed but `lost`."""
+    checks = tuple(CheckResult(id=c.id, points=0.0 if c.id == lost else c.points,
+                               max_points=c.points, message="said so",
+                               outcome=Outcome.FAILED if c.id == lost else Outcome.PASSED)
+                   for c in load_spec(SOLUTIONS / "lstm_forward").checks)  # fmt: skip
+    return dataclasses.replace(fake_result(sha, case_set="lstm-cases"), checks=checks)
+
+
+def test_a_mixed_gradebook_exports_each_assignment_in_its_own_columns(tmp_path: Path) -> None:
+    undecided = dataclasses.replace(fake_result("c", ungradable="no assignment"), checks=())
+    graded = {"ann": (fake_result("a"), "rnn_forward"),
+              "bo": (_lstm_result("b", lost="init_weights.values"), "lstm_forward"),
+              "cy": (undecided, "")}  # fmt: skip
+    with Gradebook(tmp_path / GRADEBOOK_NAME) as book:
+        for student, (result, assignment) in graded.items():
+            book.record(result, student=student, name=student, late=False, file="f.ipynb",
+                        replace=False, assignment=assignment)  # fmt: skip
+        write_exports(book, tmp_path, formats=("json",))
+    grades = {row[0]: row for row in _csv(tmp_path / "grades.csv")}
+    shared = grades["student"].index("lstm_forward:init_weights.values")
+    assert grades["student"][4] == "rnn_forward:init_hidden.shape"
+    assert "rnn_forward:init_weights.values" in grades["student"]  # two columns for one id
+    assert (grades["ann"][shared], grades["bo"][shared], grades["cy"][shared]) == ("", "0", "")
+    assert [grades[s][-1] for s in ("ann", "bo", "cy")] == ["rnn_forward", "lstm_forward", ""]
+    canvas = {row[0]: row[5:] for row in _csv(tmp_path / "canvas.csv")}
+    assert canvas["Student"] == ["rnn_forward", "lstm_forward"]
+    assert (canvas["ann"], canvas["bo"], canvas["cy"]) == (["100", ""], ["", "94"], ["", ""])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [(p["assignment"], p["students"]) for p in summary["assignments"]] == [
+        ("rnn_forward", 1), ("lstm_forward", 1)]  # fmt: skip
+    rates = {c["id"]: c["pass_rate"] for c in summary["checks"]}
+    assert rates["rnn_forward:init_weights.values"] == 1.0
+    assert rates["lstm_forward:init_weights.values"] == 0.0
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "## Assignment rnn_forward" in markdown and "## Assignment lstm_forward" in markdown
 
 
 @pytest.mark.slow
