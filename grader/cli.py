@@ -29,9 +29,9 @@ ASSIGNMENT_HELP = ("which assignment: a folder name under solutions/ or a path t
                    " folder (default: the notebook's metadata, else the only one)")  # fmt: skip
 
 DESCRIPTION = """\
-rnn-grader: grade Jupyter notebooks of the PyTorch assignment "A Simple RNN from Scratch".
-Student code runs in a sandbox, on seeded cases; reports say where an answer goes wrong, by how
-much and, for known mistakes, what to look at.
+rnn-grader: grade Jupyter notebooks of PyTorch assignments, each a folder under solutions/ (here
+"A Simple RNN from Scratch" and "LSTM from Scratch"). Student code runs in a sandbox, on seeded
+cases; reports say where an answer goes wrong, by how much and, for known mistakes, what to look at.
 
 Run `python -m grader COMMAND --help` for a command's options."""
 GRADE_EXIT_CODES = """\
@@ -152,7 +152,8 @@ def _batch_parser(commands: _Commands) -> None:
     batch.add_argument("--reports", metavar="FORMATS", help="report formats written for each"
                        " student, comma-separated (default: all: text,json,gradescope,junit,"
                        "markdown,html,notebook,notebook-html)")  # fmt: skip
-    batch.add_argument("--assignment", default="", help="which assignment (default: the only one)")
+    batch.add_argument("--assignment", default="", help="the assignment of notebooks whose metadata"
+                       " names none (default: told by the functions each defines)")  # fmt: skip
 
 
 def _gradescope_parser(commands: _Commands) -> None:
@@ -268,7 +269,8 @@ def _batch(args: argparse.Namespace) -> int:
     _check_target(args.out / "gradebook.sqlite")  # creates nothing: a bad source writes nothing
     from grader.load import find_assignment
 
-    find_assignment(args.assignment)  # a usage error before any worker starts
+    if args.assignment:  # else each notebook's own; an unknown one: a usage error before workers
+        find_assignment(args.assignment)
     options = BatchOptions(out=args.out, workers=args.workers, regrade=args.regrade,
                            device=args.device, grading_seed=_seed(args, public=False),
                            assignment=args.assignment, reports=_reports(args.reports))  # fmt: skip

@@ -1,6 +1,6 @@
 """Notebook -> the graded functions' source, without executing anything.
 
-Takes the five graded functions, the helpers they call and the imports and module-level names they
+Takes the graded functions, the helpers they call and the imports and module-level names they
 use, in notebook order, the way running the notebook top to bottom would define them; with them,
 the statements that change those names' objects in between (`CONFIG["k"] = v`, `LOG.append(v)`).
 Every step is linear in the number of statements (name lookups bisect; each change is taken once).
@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from grader import builtins_scan
-from grader.catalog import FUNCTIONS
 from grader.notebook import Notebook, first_line, load_notebook
 from grader.results import Problem
 from grader.statements import DEFINITIONS, Statement, cell_statements, strip_magics
@@ -50,8 +49,8 @@ class Extracted:
     escapes: dict[str, str] = field(default_factory=dict)  # function -> escape it names
 
 
-def extract(notebook: Notebook, functions: tuple[str, ...] = FUNCTIONS) -> Extracted:
-    """Select what the graded `functions` need, in notebook order."""
+def extract(notebook: Notebook, functions: tuple[str, ...]) -> Extracted:
+    """Select what the graded `functions` (an assignment's, in its spec) need, in notebook order."""
     problems: list[Problem] = list(notebook.problems)
     statements = [s for cell, source in notebook.cells
                   for s in cell_statements(cell, source, problems)]  # fmt: skip

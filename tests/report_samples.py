@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from grader.catalog import CATALOG, SPECS
+from fixtures.submissions import CATALOG, SPECS
+
 from grader.results import (
     CheckResult,
     Environment,

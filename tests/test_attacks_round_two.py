@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from fixtures.helpers import by_id, describe
-from fixtures.submissions import CORRECT, correct_cells, notebook
+from fixtures.submissions import CORRECT, FUNCTIONS, correct_cells, notebook
 
 from grader.extract import extract, load_notebook
 from grader.grading import grade_bytes
@@ -100,7 +100,7 @@ def test_a_hidden_grade_reports_its_duration_in_whole_seconds(sandbox: Sandbox) 
 )
 def test_escapes_the_first_scan_missed_are_found(line: str, named: str) -> None:
     forward = CORRECT["rnn_forward"].replace("):\n", f"):\n    {line}\n", 1)
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
     assert extracted.escapes.get("rnn_forward") == named
 
 
@@ -121,8 +121,9 @@ def test_a_method_named_modules_is_no_escape() -> None:
     forward = CORRECT["rnn_forward"].replace(
         "):\n", "):\n    parts = list(W_xh.new_zeros(1).flatten())\n", 1
     )
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
     assert extracted.escapes == {}
     honest = "torch.nn.Sequential(torch.nn.Identity()).modules()"
     forward = CORRECT["rnn_forward"].replace("):\n", f"):\n    list({honest})\n", 1)
-    assert extract(load_notebook(notebook(correct_cells(rnn_forward=forward)))).escapes == {}
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
+    assert extracted.escapes == {}

@@ -36,7 +36,9 @@ def test_a_whole_class_scores_as_each_notebook_graded_alone(tmp_path: Path) -> N
     source = tmp_path / "class"
     write_stems(source, members)
     (source / "broken.zip").write_bytes(b"PK\x03\x04 not a zip at all")
-    summary = run_batch(source, BatchOptions(out=tmp_path / "out", workers=2, limits=LIMITS))
+    # --assignment: the malformed files, which tell no assignment, are graded as RNNs too.
+    options = BatchOptions(out=tmp_path / "out", workers=2, limits=LIMITS, assignment="rnn_forward")
+    summary = run_batch(source, options)
     assert (summary.students, summary.graded, summary.failed) == (len(members), len(members), 0)
     assert [Path(p.path).name for p in summary.problems] == ["broken.zip"]
     with Gradebook(tmp_path / "out" / GRADEBOOK_NAME) as book:

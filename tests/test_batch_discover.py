@@ -132,6 +132,21 @@ def test_several_notebooks_prefer_the_assignment_name_then_the_newest(tmp_path: 
     ]
 
 
+@pytest.mark.parametrize("name", ["rnn_forward.ipynb", "lstm_forward-final.ipynb"])
+def test_any_assignments_notebook_name_is_preferred_to_a_newer_other(
+    tmp_path: Path, name: str
+) -> None:
+    a, b = distinct_class(2)
+    folder = tmp_path / "carol"
+    folder.mkdir()
+    for file, member, stamp in ((name, a, 1_000), ("scratch.ipynb", b, 2_000)):
+        (folder / file).write_bytes(member.data)
+        os.utime(folder / file, (stamp, stamp))
+    (tmp_path / "dan").mkdir()  # a second student: carol's folder is not a wrapper
+    (tmp_path / "dan" / "x.ipynb").write_bytes(b.data)
+    assert ids(roster_of(tmp_path))["carol"] == f"carol/{name}"
+
+
 def test_a_student_zip_inside_the_class_folder(tmp_path: Path) -> None:
     (member,) = distinct_class(1)
     with zipfile.ZipFile(tmp_path / "carol.zip", "w") as archive:

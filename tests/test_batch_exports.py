@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.submissions import CATALOG
 from test_batch_gradebook import fake_result
 
 from grader.batch.exports import GRADES_CSV, canvas_csv, report_folder, write_exports
 from grader.batch.gradebook import Gradebook
 from grader.batch.progress import ProgressPrinter, bar_line, final_line, plain_line
 from grader.batch.run import BatchSummary, Progress
-from grader.catalog import CATALOG
 from grader.report import RENDERERS, SUFFIXES
 from grader.results import GradeResult, Outcome
 
@@ -53,6 +53,7 @@ def gradebook(tmp_path: Path) -> Path:
                 late=student == "cy",
                 file=f"{student}.ipynb",
                 replace=False,
+                assignment="rnn_forward",
             )
     return tmp_path
 
@@ -76,6 +77,9 @@ def test_grades_csv_round_trips_names_with_commas_quotes_and_newlines(gradebook:
     assert rows[2]["rnn_forward.values"] == "0" and rows[2]["init_hidden.shape"] == "2"
     header = next(csv.reader(io.StringIO(text)))
     assert header[4 : 4 + len(CATALOG)] == [s.id for s in CATALOG]
+    # The assignment column came last, so every column of round 1 kept its place.
+    assert header[4 + len(CATALOG) :] == ["outcome", "late", "file", "assignment"]
+    assert {r["assignment"] for r in rows} == {"rnn_forward"}
 
 
 def test_every_student_gets_a_report_in_every_format(gradebook: Path) -> None:
@@ -103,6 +107,7 @@ def test_reports_are_written_again_only_when_needed(gradebook: Path) -> None:
             late=False,
             file="a2.ipynb",
             replace=False,
+            assignment="rnn_forward",
         )
         assert write_exports(book, gradebook).reports_written == 1
 
@@ -202,7 +207,8 @@ def exported(tmp_path: Path, students: dict[str, tuple[str, GradeResult]]) -> di
     with Gradebook(tmp_path / "gradebook.sqlite") as book:
         for student, (name, result) in students.items():
             book.record(result, student=student, name=name, late=False,
-                        file=f"{student}.ipynb", replace=False)  # fmt: skip
+                        file=f"{student}.ipynb", replace=False,
+                        assignment="rnn_forward")  # fmt: skip
         write_exports(book, tmp_path)
     summary: dict[str, Any] = json.loads((tmp_path / "summary.json").read_text())
     return summary
@@ -295,10 +301,11 @@ def test_canvas_csv_is_in_the_layout_canvas_imports(tmp_path: Path) -> None:
                                    ("carol", "carol", "c")):  # fmt: skip
             lost = {"rnn_forward.values": Outcome.FAILED} if sha == "b" else None
             book.record(fake_result(sha, lost=lost), student=student, name=name, late=False,
-                        file=f"{student}.ipynb", replace=False)  # fmt: skip
+                        file=f"{student}.ipynb", replace=False,
+                        assignment="rnn_forward")  # fmt: skip
         rows = book.current()
         layouts = {"1001": "canvas", "3000002": "gradescope", "carol": "folder"}
-        text = canvas_csv(rows, layouts, "rnn_forward (4242)")
+        text = canvas_csv(rows, layouts, {"rnn_forward": "rnn_forward (4242)"})
         write_exports(book, tmp_path)
     table = list(csv.reader(io.StringIO(text, newline="")))
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",

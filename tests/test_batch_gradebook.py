@@ -7,8 +7,9 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
+from fixtures.submissions import CATALOG
+
 from grader.batch.gradebook import Gradebook, Key, outcome_of
-from grader.catalog import CATALOG
 from grader.results import CheckResult, Environment, GradeResult, Outcome, SubmissionInfo
 
 
@@ -55,11 +56,13 @@ def record(book: Gradebook, student: str, result: GradeResult, *, replace: bool 
         late=False,
         file=f"{student}.ipynb",
         replace=replace,
+        assignment="rnn_forward",
     )
 
 
 def key(student: str, sha: str = "abc", case_set: str = "cases-1") -> Key:
-    return Key(student=student, sha256=sha, grader_version="9.9", case_set_id=case_set)
+    return Key(student=student, sha256=sha, grader_version="9.9", case_set_id=case_set,
+               assignment="rnn_forward")  # fmt: skip
 
 
 def test_a_record_holds_the_submission_and_every_check(tmp_path: Path) -> None:
@@ -159,3 +162,25 @@ def test_two_batches_writing_at_once_do_not_corrupt_the_gradebook(tmp_path: Path
         (submissions,) = db.execute("SELECT COUNT(*) FROM submissions").fetchone()
         (checks,) = db.execute("SELECT COUNT(*) FROM checks").fetchone()
     assert submissions == 81 and checks == 81 * len(CATALOG)
+
+
+ROUND_ONE_SUBMISSIONS = """
+CREATE TABLE submissions (
+    id INTEGER PRIMARY KEY, student TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+    score REAL NOT NULL, max_score REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+    duration REAL NOT NULL, grader_version TEXT NOT NULL, case_set_id TEXT NOT NULL,
+    graded_at REAL NOT NULL, result TEXT NOT NULL,
+    UNIQUE (student, sha256, grader_version, case_set_id)
+)"""
+
+
+def test_a_round_one_gradebook_holds_rnn_gradings_and_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "g.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(ROUND_ONE_SUBMISSIONS)
+        db.execute("INSERT INTO submissions VALUES (1, 'ann', 'a.ipynb', 'abc', 100, 100,"
+                   " 'passed', '', 1.0, '9.9', 'cases-1', 0, '{}')")  # fmt: skip
+    with Gradebook(path) as book:
+        assert book.graded([key("ann")]) == {key("ann"): 1}  # nothing to grade again
+        record(book, "bob", fake_result(sha="b"))
+        assert [row.assignment for row in book.current()] == ["rnn_forward"]

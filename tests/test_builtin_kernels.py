@@ -13,7 +13,7 @@ import textwrap
 import pytest
 import torch
 from fixtures.helpers import by_id, describe
-from fixtures.submissions import CORRECT, correct_cells, notebook
+from fixtures.submissions import CORRECT, FUNCTIONS, correct_cells, notebook
 
 from grader.extract import extract, load_notebook
 from grader.grading import grade_bytes
@@ -163,7 +163,7 @@ def test_a_hidden_builtin_kernel_earns_no_value_credit(
     route: str, sandbox: Sandbox, graded: dict[str, GradeResult]
 ) -> None:
     cells = correct_cells(rnn_forward=ROUTES[route])
-    assert "rnn_forward" not in extract(load_notebook(notebook(cells))).builtin_rnn_users
+    assert "rnn_forward" not in extract(load_notebook(notebook(cells)), FUNCTIONS).builtin_rnn_users
     result = _grade(route, cells, sandbox, graded)
     values = by_id(result)["rnn_forward.values"]
     assert values.points == 0, describe(result)
@@ -243,12 +243,12 @@ def test_hiding_calls_from_the_tracer_by_name_earns_no_fused_structure_points(
 
 def test_a_builtin_named_in_a_string_is_found_and_a_docstring_is_not() -> None:
     forward = 'def rnn_forward(x, h0, W_xh, W_hh, b_h):\n    cell = getattr(torch, "gru_cell")\n'
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
     assert extracted.builtin_rnn_names.get("rnn_forward") == "gru_cell"
     documented = CORRECT["rnn_forward"].replace(
         "):\n", '):\n    """Same as nn.RNN, written out: "RNN" by hand."""\n', 1
     )
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=documented))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=documented))), FUNCTIONS)
     assert "rnn_forward" not in extracted.builtin_rnn_users
 
 
@@ -386,7 +386,7 @@ def test_code_that_reaches_past_torch_earns_no_value_credit(
 ) -> None:
     forward, named = ESCAPES[route]
     cells = correct_cells(rnn_forward=forward)
-    escape = extract(load_notebook(notebook(cells))).escapes.get("rnn_forward")
+    escape = extract(load_notebook(notebook(cells)), FUNCTIONS).escapes.get("rnn_forward")
     assert escape is not None and (named is None or escape == named)
     result = _grade(f"escape-{route}", cells, sandbox, graded)
     values = by_id(result)["rnn_forward.values"]
@@ -398,7 +398,7 @@ def test_honest_code_names_no_escape() -> None:
     honest = CORRECT["rnn_forward"].replace(
         "):\n", '):\n    act = getattr(torch, "tanh")\n    model = nn.Linear(1, 1).eval()\n', 1
     )
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=honest))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=honest))), FUNCTIONS)
     assert extracted.escapes == {}
 
 
@@ -458,12 +458,12 @@ def test_a_discarded_product_beside_unfused_work_earns_no_structure_points(
 )
 def test_escapes_in_patterns_values_and_borrowed_modules_are_found(line: str, named: str) -> None:
     forward = CORRECT["rnn_forward"].replace("):\n", f"):\n    {line}\n", 1)
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
     assert extracted.escapes.get("rnn_forward") == named
 
 
 def test_a_builtin_read_by_a_class_pattern_is_found() -> None:
     forward = "def rnn_forward(x, h0, W_xh, W_hh, b_h):\n    match torch:\n" \
               "        case object(gru_cell=cell): return cell\n"  # fmt: skip
-    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))))
+    extracted = extract(load_notebook(notebook(correct_cells(rnn_forward=forward))), FUNCTIONS)
     assert extracted.builtin_rnn_names.get("rnn_forward") == "gru_cell"

@@ -7,9 +7,17 @@ from collections.abc import Iterator
 import pytest
 import torch
 from fixtures.helpers import describe
-from fixtures.submissions import CORRECT, IMPORTS, ROOT, STYLES, correct_cells, notebook
+from fixtures.submissions import (
+    CORRECT,
+    FUNCTIONS,
+    IMPORTS,
+    MAX_SCORE,
+    ROOT,
+    STYLES,
+    correct_cells,
+    notebook,
+)
 
-from grader.catalog import FUNCTIONS, MAX_SCORE
 from grader.grading import grade_bytes
 from grader.results import Outcome
 from grader.sandbox.client import Sandbox

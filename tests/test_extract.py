@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from fixtures.submissions import CORRECT, IMPORTS, correct_cells, notebook
+from fixtures.submissions import CORRECT, FUNCTIONS, IMPORTS, correct_cells, notebook
 
-from grader.catalog import FUNCTIONS
 from grader.errors import NotebookError
 from grader.extract import Extracted, extract, load_notebook, strip_magics
 
@@ -26,7 +25,7 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h):
 
 
 def extracted(*cells: str, markdown: list[str] | None = None) -> Extracted:
-    return extract(load_notebook(notebook(list(cells), markdown=markdown)))
+    return extract(load_notebook(notebook(list(cells), markdown=markdown)), FUNCTIONS)
 
 
 def code(result: Extracted) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fixtures.helpers import describe
-from fixtures.submissions import CORRECT, IMPORTS, correct_cells, notebook
+from fixtures.submissions import CORRECT, FUNCTIONS, IMPORTS, correct_cells, notebook
 
 from grader.extract import Extracted, extract, load_notebook
 from grader.grading import grade_bytes
@@ -57,7 +57,7 @@ def test_a_change_in_a_later_cell_to_an_object_a_function_reads_earns_full_marks
 
 
 def kept(*cells: str) -> list[str]:
-    result: Extracted = extract(load_notebook(notebook(list(cells))))
+    result: Extracted = extract(load_notebook(notebook(list(cells))), FUNCTIONS)
     return [chunk.source for chunk in result.chunks]
 
 
@@ -111,4 +111,4 @@ def test_a_builtin_rnn_stored_into_a_dict_is_still_detected() -> None:
     forward = 'def rnn_forward(x, h0, W_xh, W_hh, b_h):\n    return CONFIG["rnn"](x, h0)\n'
     later = 'CONFIG["rnn"] = nn.RNN(1, 4, batch_first=True)\n'
     cells = [IMPORTS + "CONFIG = {}\n", *correct_cells(rnn_forward=forward)[1:], later]
-    assert "rnn_forward" in extract(load_notebook(notebook(cells))).builtin_rnn_users
+    assert "rnn_forward" in extract(load_notebook(notebook(cells)), FUNCTIONS).builtin_rnn_users

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from fixtures.submissions import CORRECT, correct_cells, notebook
+from fixtures.submissions import CORRECT, FUNCTIONS, correct_cells, notebook
 
 from grader.extract import extract, load_notebook
 
@@ -81,7 +81,7 @@ def lines_executed(data: bytes) -> int:
     previous = sys.gettrace()
     sys.settrace(tracer)
     try:
-        extract(load_notebook(data))
+        extract(load_notebook(data), FUNCTIONS)
     finally:
         sys.settrace(previous)
     return count
@@ -96,5 +96,5 @@ def test_four_times_the_statements_cost_about_four_times_the_work(shape: str) ->
 
 def test_a_name_rebuilt_many_times_keeps_every_step_it_needs() -> None:
     """The linear lookup still finds the binding in force at each read."""
-    result = extract(load_notebook(rebuilt_many_times(300)))
+    result = extract(load_notebook(rebuilt_many_times(300)), FUNCTIONS)
     assert sum(chunk.source == "S = S * 1.0" for chunk in result.chunks) == 300

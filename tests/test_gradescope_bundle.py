@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.submissions import CATALOG
 
 from grader.bundle import README, RUN, SEED, SETUP, build_bundle, new_seed, torch_requirement
-from grader.catalog import CATALOG
 from grader.cli import main
 from grader.errors import UsageError
 from grader.load import SOLUTIONS, load_sibling

@@ -6,9 +6,8 @@ import nbformat
 import pytest
 from fixtures.helpers import below_full, by_id, describe
 from fixtures.malformed import DEGRADED, UNGRADABLE
-from fixtures.submissions import CHECK_IDS, correct_cells, notebook
+from fixtures.submissions import CATALOG, CHECK_IDS, correct_cells, notebook
 
-from grader.catalog import CATALOG
 from grader.grading import grade_bytes
 from grader.results import Outcome
 from grader.sandbox.client import Sandbox

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fixtures.submissions import correct_cells, notebook
+from fixtures.submissions import CATALOG, correct_cells, notebook
 from report_samples import mixed, outside_code_spans
 
 from grader.batch.summary import to_markdown
-from grader.catalog import CATALOG
 from grader.grading import GradeOptions, Grader
 from grader.report import RENDERERS, github, render
 from grader.report.inert import inert, md_code

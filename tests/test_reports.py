@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from fixtures.submissions import CATALOG
 from report_samples import (
     GOLDEN_SAMPLES,
     HOSTILE,
@@ -17,7 +18,6 @@ from report_samples import (
     ungradable,
 )
 
-from grader.catalog import CATALOG
 from grader.errors import UsageError
 from grader.report import FORMATS as ALL_FORMATS
 from grader.report import NOTEBOOK_RENDERERS, RENDERERS, SUFFIXES, render

@@ -14,10 +14,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from fixtures.submissions import CATALOG, FUNCTIONS
 from report_samples import hostile, mixed
 
 from grader.assign import ASSIGNMENT_FILENAME
-from grader.catalog import CATALOG
 from grader.extract import extract, load_notebook
 from grader.load import SOLUTIONS, load_sibling
 from grader.results import Outcome
@@ -119,9 +119,9 @@ def test_with_the_grader_the_cell_shows_a_self_check(
 def test_extraction_leaves_the_self_check_cell_out(name: str) -> None:
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
     cell_number = len(notebook.cells)
-    with_cell = extract(load_notebook((EXAMPLES / name).read_bytes()))
+    with_cell = extract(load_notebook((EXAMPLES / name).read_bytes()), FUNCTIONS)
     notebook.cells.pop()
-    without_cell = extract(load_notebook(nbformat.writes(notebook).encode()))
+    without_cell = extract(load_notebook(nbformat.writes(notebook).encode()), FUNCTIONS)
     assert all(chunk.cell != cell_number for chunk in with_cell.chunks)
     assert with_cell.chunks == without_cell.chunks and with_cell.found == without_cell.found
     assert all(problem.cell != cell_number for problem in with_cell.problems)

@@ -1,10 +1,12 @@
-"""Regenerate assignment/rnn_forward.ipynb and the bundled example submissions in examples/.
+"""Regenerate the student notebooks in assignment/ and the example submissions in examples/.
 
     python tools/make_examples.py
 
-stub.ipynb is the generated assignment byte for byte; correct.ipynb fills each
+For the RNN: stub.ipynb is the generated assignment byte for byte; correct.ipynb fills each
 `raise NotImplementedError(...)` line with an answer written the way a student might write it;
-buggy-whh-transposed.ipynb is correct.ipynb with `h @ W_hh.T` in rnn_forward.
+buggy-whh-transposed.ipynb is correct.ipynb with `h @ W_hh.T` in rnn_forward. For the LSTM:
+lstm-correct.ipynb and lstm-buggy-sigmoid-on-g.ipynb (`sigmoid` on the g gate in lstm_forward).
+Together they make a mixed class: `python -m grader batch examples --out OUT`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from grader.assign import write_assignment  # noqa: E402
 
 SOLUTION = ROOT / "solutions" / "rnn_forward" / "solution.ipynb"
+LSTM_SOLUTION = ROOT / "solutions" / "lstm_forward" / "solution.ipynb"
 ASSIGNMENT_DIR = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
 
@@ -68,6 +71,54 @@ return rnn""",
 CORRECT_STEP = "h = torch.tanh(x_t @ W_xh + h @ W_hh + b_h)"
 BUGGY_STEP = "h = torch.tanh(x_t @ W_xh + h @ W_hh.T + b_h)"
 
+# The same for the LSTM (DESIGN.md §7): gate blocks i, f, g, o along the last dim.
+LSTM_ANSWERS: dict[str, str] = {
+    "init_state": """\
+h = torch.zeros(batch_size, hidden_size)
+c = torch.zeros(batch_size, hidden_size)
+return h, c""",
+    "init_weights": """\
+torch.manual_seed(seed)
+W_xh = torch.randn(input_size, 4 * hidden_size)
+W_hh = torch.randn(hidden_size, 4 * hidden_size)
+b = torch.zeros(4 * hidden_size)
+return W_xh, W_hh, b""",
+    "lstm_forward": """\
+h, c = h0, c0
+outputs = []
+for t in range(x.shape[1]):
+    z = x[:, t, :] @ W_xh + h @ W_hh + b
+    i, f, g, o = z.chunk(4, dim=1)
+    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+    g = torch.tanh(g)
+    c = f * c + i * g
+    h = o * torch.tanh(c)
+    outputs.append(h)
+return torch.stack(outputs, dim=1), (h, c)""",
+    "lstm_forward_fused": """\
+W = torch.cat((W_xh, W_hh), dim=0)  # (input + hidden, 4 * hidden)
+h, c = h0, c0
+hs = []
+for t in range(x.size(1)):
+    z = torch.cat((x[:, t, :], h), dim=1) @ W + b
+    i, f, g, o = z.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    hs.append(h)
+return torch.stack(hs, 1), (h, c)""",
+    "to_nn_lstm": """\
+n_in, n_gates = W_xh.shape
+lstm = nn.LSTM(n_in, n_gates // 4, batch_first=True).to(device=W_xh.device, dtype=W_xh.dtype)
+with torch.no_grad():
+    lstm.weight_ih_l0.copy_(W_xh.t())
+    lstm.weight_hh_l0.copy_(W_hh.t())
+    lstm.bias_ih_l0.copy_(b)
+    lstm.bias_hh_l0.zero_()
+return lstm""",
+}
+LSTM_CORRECT_GATE = "g = torch.tanh(g)"
+LSTM_BUGGY_GATE = "g = torch.sigmoid(g)"
+
 
 def fill(assignment: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
     """A copy of `assignment` with each function's placeholder line replaced by its answer."""
@@ -94,17 +145,29 @@ def _write(notebook: nbformat.NotebookNode, path: Path) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
 
 
-def main() -> None:
-    assignment_path = write_assignment(SOLUTION, ASSIGNMENT_DIR)
-    EXAMPLES.mkdir(exist_ok=True)
-    shutil.copyfile(assignment_path, EXAMPLES / "stub.ipynb")
+def _pair(solution: Path, answers: dict[str, str], bug: tuple[str, str, str],
+          names: tuple[str, str]) -> Path:  # fmt: skip
+    """The assignment of `solution`, and into examples/ the correct `names[0]` and `names[1]`,
+    which has `bug` (function, correct line, buggy line); returns the assignment's path."""
+    assignment_path = write_assignment(solution, ASSIGNMENT_DIR)
     assignment = nbformat.read(assignment_path, as_version=4)
-    _write(fill(assignment, STUDENT_ANSWERS), EXAMPLES / "correct.ipynb")
-    buggy = dict(STUDENT_ANSWERS)
-    buggy["rnn_forward"] = buggy["rnn_forward"].replace(CORRECT_STEP, BUGGY_STEP)
-    assert buggy["rnn_forward"] != STUDENT_ANSWERS["rnn_forward"]
-    _write(fill(assignment, buggy), EXAMPLES / "buggy-whh-transposed.ipynb")
-    for name in ("stub.ipynb", "correct.ipynb", "buggy-whh-transposed.ipynb"):
+    _write(fill(assignment, answers), EXAMPLES / names[0])
+    function, correct, wrong = bug
+    buggy = {**answers, function: answers[function].replace(correct, wrong)}
+    assert buggy[function] != answers[function]
+    _write(fill(assignment, buggy), EXAMPLES / names[1])
+    return assignment_path
+
+
+def main() -> None:
+    EXAMPLES.mkdir(exist_ok=True)
+    rnn = _pair(SOLUTION, STUDENT_ANSWERS, ("rnn_forward", CORRECT_STEP, BUGGY_STEP),
+                ("correct.ipynb", "buggy-whh-transposed.ipynb"))  # fmt: skip
+    shutil.copyfile(rnn, EXAMPLES / "stub.ipynb")
+    _pair(LSTM_SOLUTION, LSTM_ANSWERS, ("lstm_forward", LSTM_CORRECT_GATE, LSTM_BUGGY_GATE),
+          ("lstm-correct.ipynb", "lstm-buggy-sigmoid-on-g.ipynb"))  # fmt: skip
+    for name in ("stub.ipynb", "correct.ipynb", "buggy-whh-transposed.ipynb",
+                 "lstm-correct.ipynb", "lstm-buggy-sigmoid-on-g.ipynb"):  # fmt: skip
         print(EXAMPLES / name)
 
 

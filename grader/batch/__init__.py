@@ -1,4 +1,5 @@
-"""A class at once: `discover` -> `students` -> `pool`/`worker` -> `gradebook` -> `exports`.
+"""A class at once: `discover` -> `students` -> `planned` -> `pool`/`worker` -> `gradebook` ->
+`exports`.
 
 `run.py` holds the orchestration; names load lazily, so a worker process (which imports
 `grader.batch.worker`) does not pull the exports, the gradebook or matplotlib before its zygote.

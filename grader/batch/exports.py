@@ -14,21 +14,19 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.batch import charts
+from grader.batch import charts, groups
 from grader.batch.gradebook import Gradebook, Row
 from grader.batch.students import Roster
 from grader.batch.summary import summarize, to_markdown
-from grader.catalog import CATALOG
 from grader.report import NOTEBOOK_RENDERERS, RENDERERS, SUFFIXES, render
 from grader.results import GradeResult, result_from_dict
 
 GRADES_CSV = "grades.csv"
 CANVAS_CSV = "canvas.csv"
-CANVAS_ASSIGNMENT = "rnn_forward"  # the Canvas column; Canvas adds an assignment of that name
 CANVAS_HEADER = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
@@ -57,15 +55,16 @@ def write_exports(
     out: Path,
     *,
     roster: Roster | None = None,
-    canvas_assignment: str = CANVAS_ASSIGNMENT,
+    canvas_columns: Mapping[str, str] | None = None,
     formats: tuple[str, ...] | None = None,
 ) -> Exports:
-    """Every export from the gradebook's current rows; student reports in `formats` (None: all)."""
+    """Every export from the gradebook's current rows; student reports in `formats` (None: all);
+    `canvas_columns` names each assignment's Canvas column (default: the assignment's name)."""
     layouts = {s.student: s.layout for s in roster.submissions} if roster is not None else {}
     with _locked(out / LOCK):
         rows = book.current()
         _atomic_write(out / GRADES_CSV, grades_csv(rows))
-        _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_assignment))
+        _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_columns))
         written = _write_reports(book, rows, out, formats)
         summary = summarize(rows, roster)
         _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
@@ -83,13 +82,18 @@ def write_exports(
 
 
 def grades_csv(rows: list[Row]) -> str:
-    """One row per student: id, name, total, every check's points, outcome, late flag, file."""
-    ids = [spec.id for spec in CATALOG]
+    """One row per student: id, name, total, the points of every check of the assignments
+    present (each assignment's in its spec's order, named `assignment:id` when there are
+    several), outcome, late flag, file, assignment."""
+    columns, mixed = groups.columns(rows), groups.is_mixed(rows)
+    labels = [groups.label(name, check, mixed) for name, check in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, what spreadsheets expect
-    writer.writerow(["student", "name", "total", "max_score", *ids, "outcome", "late", "file"])
+    header = ["student", "name", "total", "max_score", *labels, "outcome", "late", "file"]
+    writer.writerow([*header, "assignment"])  # last: the columns before keep their places
     for row in rows:
-        points = [_number(row.checks[i][0]) if i in row.checks else "" for i in ids]
+        points = [_number(row.checks[i][0]) if a == row.assignment and i in row.checks else ""
+                  for a, i in columns]  # fmt: skip
         writer.writerow(
             [
                 _text(row.student),
@@ -100,27 +104,35 @@ def grades_csv(rows: list[Row]) -> str:
                 row.outcome,
                 int(row.late),
                 _text(row.file),
+                row.assignment,
             ]
         )
     return buffer.getvalue()
 
 
-def canvas_csv(rows: list[Row], layouts: dict[str, str], assignment: str) -> str:
-    """Canvas's gradebook CSV: its five identity columns, one assignment column, and the
-    "Points Possible" row second, as a Canvas export has them, so its import takes the file as is.
+def canvas_csv(
+    rows: list[Row], layouts: dict[str, str], columns: Mapping[str, str] | None = None
+) -> str:
+    """Canvas's gradebook CSV: its five identity columns, one column per assignment present
+    (titled by `columns`, else by its name), and the "Points Possible" row second, as a Canvas
+    export has them, so its import takes the file as is. A student's score is in their
+    assignment's column, the others left blank (blank everywhere when none could be told).
 
     A Canvas download's ids are Canvas user ids (`ID`); Gradescope's are SIS ids (`SIS User ID`,
     or `SIS Login ID` for an e-mail); folder names and file stems are taken for logins.
     """
+    names = groups.present(rows)
+    titles = [(columns or {}).get(name, name) for name in names]
+    possible = [max(r.max_score for r in groups.of(rows, name)) for name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*CANVAS_HEADER, assignment])
-    possible = max((row.max_score for row in rows), default=100.0)
-    writer.writerow(["    Points Possible", "", "", "", "", _number(possible)])
+    writer.writerow([*CANVAS_HEADER, *(_text(title) for title in titles)])
+    writer.writerow(["    Points Possible", "", "", "", "", *map(_number, possible)])
     for row in rows:
         identity = ["", "", ""]
         identity[_canvas_column(row.student, layouts.get(row.student, ""))] = _text(row.student)
-        writer.writerow([_text(row.name), *identity, "", _number(row.score)])
+        scores = [_number(row.score) if row.assignment == name else "" for name in names]
+        writer.writerow([_text(row.name), *identity, "", *scores])
     return buffer.getvalue()
 
 

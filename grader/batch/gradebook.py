@@ -3,8 +3,8 @@
 One transaction per finished submission (its row, its check rows and the student's pointer to it
 together), in WAL mode with a busy timeout, so a batch killed at any moment loses nothing it
 reported as graded, and several batches can write into one gradebook at once. A submission is
-identified by (student, sha256, grader version, case-set id): the same file graded by the same
-grader on the same cases is never graded twice unless asked to.
+identified by (student, sha256, grader version, case-set id, assignment): the same file graded by
+the same grader on the same cases of the same assignment is never graded twice unless asked to.
 
 Everything stored is student-controlled text at heart (file names, exception messages, captured
 output), so it passes `storable` first: lone surrogates become backslash escapes (SQLite's UTF-8
@@ -27,6 +27,7 @@ from typing import Any
 from grader.results import GradeResult, Outcome
 
 GRADEBOOK_NAME = "gradebook.sqlite"
+ROUND_ONE_ASSIGNMENT = "rnn_forward"  # what gradebooks from before assignment folders all hold
 BUSY_TIMEOUT_MS = 60_000  # another batch's transaction is short; wait for it rather than fail
 MAX_MESSAGE = 2_000  # characters of a check message or reason kept in their columns
 MAX_RESULT_JSON = 256 * 1024  # characters of the canonical JSON kept per submission
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     case_set_id TEXT NOT NULL,
     graded_at REAL NOT NULL,
     result TEXT NOT NULL,
-    UNIQUE (student, sha256, grader_version, case_set_id)
+    assignment TEXT NOT NULL DEFAULT '',
+    UNIQUE (student, sha256, grader_version, case_set_id, assignment)
 );
 CREATE TABLE IF NOT EXISTS checks (
     submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
@@ -79,6 +81,7 @@ class Key:
     sha256: str  # of the graded bytes ("" when there were none)
     grader_version: str  # grader package version
     case_set_id: str  # fingerprint of the cases
+    assignment: str = ""  # which assignment graded it ("": none could be told)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +101,8 @@ class Row:
     checks: dict[str, tuple[float, str, str]]  # check id -> (points, outcome, message)
     reports_written: bool  # per-student reports are up to date
     mistakes: dict[str, str] = field(default_factory=dict)  # check id -> misconception id
+    assignment: str = ""  # which assignment graded it ("": none could be told)
+    max_points: dict[str, float] = field(default_factory=dict)  # check id -> points available
 
 
 def storable(text: str, limit: int | None = None) -> str:
@@ -189,31 +194,46 @@ class Gradebook:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(submissions)")}
+            if "assignment" not in columns:  # a gradebook from before assignment folders
+                self._db.execute("ALTER TABLE submissions ADD COLUMN assignment TEXT NOT NULL"
+                                 f" DEFAULT '{ROUND_ONE_ASSIGNMENT}'")  # fmt: skip
 
     def graded(self, keys: Iterable[Key]) -> dict[Key, int]:
         """Which of these gradings exist already: key -> submission id."""
         found = {}
         for key in keys:
-            values = (storable(key.student), key.sha256, key.grader_version, key.case_set_id)
+            values = (storable(key.student), key.sha256, key.grader_version, key.case_set_id,
+                      key.assignment)  # fmt: skip
             row = self._db.execute(_ID_OF, values).fetchone()
             if row is not None:
                 found[key] = int(row[0])
         return found
 
     def record(
-        self, result: GradeResult, *, student: str, name: str, late: bool, file: str, replace: bool
+        self,
+        result: GradeResult,
+        *,
+        student: str,
+        name: str,
+        late: bool,
+        file: str,
+        replace: bool,
+        assignment: str = "",
     ) -> int:
-        """Store one graded submission and make it the student's current one, atomically."""
+        """Store one graded submission, graded by `assignment` ("": none could be told), and make
+        it the student's current one, atomically."""
         env = result.environment
         student, name, file = storable(student), storable(name), storable(file)
-        key = (student, result.submission.sha256, env.grader_version, env.case_set_id)
+        key = (student, result.submission.sha256, env.grader_version, env.case_set_id,
+               storable(assignment))  # fmt: skip
         with self._transaction():
             if replace:
                 self._delete(key)
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO submissions (student, file, sha256, score, max_score,"
-                " outcome, reason, duration, grader_version, case_set_id, graded_at, result)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " outcome, reason, duration, grader_version, case_set_id, graded_at, result,"
+                " assignment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     student,
                     file,
@@ -223,9 +243,10 @@ class Gradebook:
                     outcome_of(result),
                     storable(reason_of(result), MAX_MESSAGE),
                     result.duration,
-                    *key[2:],
+                    *key[2:4],
                     time.time(),
                     stored_result(result),
+                    key[4],
                 ),
             )
             if cursor.rowcount == 0:  # another batch recorded the same grading meanwhile
@@ -271,17 +292,19 @@ class Gradebook:
     def current(self) -> list[Row]:
         """Every student's current submission with its checks, by student id."""
         checks: dict[int, dict[str, tuple[float, str, str]]] = {}
-        for sid, check_id, points, outcome, message in self._db.execute(
-            "SELECT c.submission_id, c.check_id, c.points, c.outcome, c.message FROM checks c"
-            " JOIN students s ON s.submission_id = c.submission_id"
-        ):
+        maxima: dict[int, dict[str, float]] = {}
+        for sid, check_id, points, maximum, outcome, message in self._db.execute(
+            "SELECT c.submission_id, c.check_id, c.points, c.max_points, c.outcome, c.message"
+            " FROM checks c JOIN students s ON s.submission_id = c.submission_id ORDER BY c.rowid"
+        ):  # in the order recorded: the spec's
             checks.setdefault(sid, {})[check_id] = (points, outcome, message)
+            maxima.setdefault(sid, {})[check_id] = maximum
         mistakes: dict[int, dict[str, str]] = {}
         for sid, check_id, mistake in self._db.execute(_MISTAKES):
             mistakes.setdefault(sid, {})[str(check_id)] = str(mistake)
         rows = self._db.execute(
             "SELECT s.student, s.name, s.late, s.submission_id, u.file, u.score, u.max_score,"
-            " u.outcome, u.reason, u.case_set_id, s.reports_written FROM students s"
+            " u.outcome, u.reason, u.case_set_id, s.reports_written, u.assignment FROM students s"
             " JOIN submissions u ON u.id = s.submission_id ORDER BY s.student"
         )
         return [
@@ -299,6 +322,8 @@ class Gradebook:
                 checks=checks.get(r[3], {}),
                 reports_written=bool(r[10]),
                 mistakes=mistakes.get(r[3], {}),
+                assignment=r[11],
+                max_points=maxima.get(r[3], {}),
             )
             for r in rows
         ]
@@ -319,7 +344,7 @@ class Gradebook:
             (student, name, int(late), submission_id),
         )
 
-    def _delete(self, key: tuple[str, str, str, str]) -> None:
+    def _delete(self, key: tuple[str, str, str, str, str]) -> None:
         row = self._db.execute(_ID_OF, key).fetchone()
         if row is not None:
             self._db.execute("DELETE FROM students WHERE submission_id=?", row)
@@ -354,4 +379,5 @@ _MISTAKES = (  # each current submission's misconceptions, read from its canonic
 )
 _ID_OF = (
     "SELECT id FROM submissions WHERE student=? AND sha256=? AND grader_version=? AND case_set_id=?"
+    " AND assignment=?"
 )

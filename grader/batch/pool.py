@@ -45,10 +45,10 @@ TICK_SECONDS = 0.5  # how often the caller hears from run() while nothing finish
 
 @dataclass(frozen=True, kw_only=True)
 class Identity:
-    """What a ready worker grades with."""
+    """What a ready worker grades one assignment with ("": notebooks no assignment is told for)."""
 
     grader_version: str  # package version
-    case_set_id: str  # fingerprint of its cases
+    case_set_id: str  # fingerprint of the assignment's cases ("" for no assignment)
     template: dict[str, Any]  # an ungradable result's canonical form, for failures the pool reports
 
 
@@ -65,7 +65,7 @@ class Finished:
 class _Worker:
     """One worker process and the job it holds."""
 
-    def __init__(self, command: Sequence[str], config: dict[str, Any]) -> None:
+    def __init__(self, command: Sequence[str], config: dict[str, Any], *, started: bool) -> None:
         self.process = subprocess.Popen(
             list(command),
             stdin=subprocess.PIPE,
@@ -80,6 +80,11 @@ class _Worker:
         self.ready = False
         self.job: int | None = None  # job id in flight
         self.since = 0.0  # when that job was sent
+        if started:
+            self.configure(config)
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Send the config frame: the worker has started torch and its zygote meanwhile."""
         with contextlib.suppress(OSError):  # one that dies at once is seen at its end of stream
             frames.write_frame(self.request, config)
 
@@ -104,7 +109,7 @@ class _Worker:
 
 
 class Pool:
-    """N workers; use as a context manager, call start() once, then run()."""
+    """N workers, started at once; use as a context manager, call start() once, then run()."""
 
     def __init__(
         self,
@@ -121,23 +126,30 @@ class Pool:
         self.selector = selectors.DefaultSelector()
         self.workers: list[_Worker] = []
         self.start_failures = 0
-        self.identity: Identity | None = None
+        self.started = False  # the config is sent: workers spawned from now on get it at once
+        self.identities: dict[str, Identity] | None = None
         self.closed = False
         for _ in range(max(1, workers)):
             self._spawn()
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self.command, self.config)
+        worker = _Worker(self.command, self.config, started=self.started)
         self.workers.append(worker)
         self.selector.register(worker.reply, selectors.EVENT_READ, worker)
         return worker
 
-    def start(self) -> Identity:
-        """Wait for the first worker to be ready; UsageError or InternalError if none can be."""
-        while self.identity is None:
+    def start(self, assignments: Sequence[str] = ()) -> dict[str, Identity]:
+        """Configure the workers to grade `assignments` and wait for the first to be ready: what
+        it grades each with, and "" (no assignment); UsageError or InternalError if none can be."""
+        if not self.started:
+            self.config["assignments"] = list(assignments)
+            self.started = True
+            for worker in self.workers:
+                worker.configure(self.config)
+        while self.identities is None:
             for event in self.selector.select(timeout=TICK_SECONDS):
                 self._hear(event[0].data)
-        return self.identity
+        return self.identities
 
     def run(
         self, jobs: Iterable[int], payload: Callable[[int], dict[str, Any]]
@@ -212,11 +224,15 @@ class Pool:
         if message.get("type") == "ready":
             worker.ready = True
             self.start_failures = 0
-            self.identity = self.identity or Identity(
-                grader_version=str(message["grader_version"]),
-                case_set_id=str(message["case_set_id"]),
-                template=dict(message["template"]),
-            )
+            if self.identities is None:
+                self.identities = {
+                    str(name): Identity(
+                        grader_version=str(identity["grader_version"]),
+                        case_set_id=str(identity["case_set_id"]),
+                        template=dict(identity["template"]),
+                    )
+                    for name, identity in dict(message["identities"]).items()
+                }
         return message
 
     def _replace(self, worker: _Worker, message: dict[str, Any] | None) -> None:

@@ -1,14 +1,17 @@
-"""A class at once: find -> who is who -> skip what is graded -> workers -> gradebook -> exports.
+"""A class at once: find -> who is who -> which assignment -> skip what is graded -> workers ->
+gradebook -> exports.
 
-The main process lists and hashes the files, feeds warm workers (`pool.py`), and alone writes the
-gradebook, one transaction per finished submission, so killing it at any moment loses nothing it had
-recorded. It never imports torch: workers grade, this process only stores and exports.
+The main process lists and hashes the files, tells which assignment grades each (its metadata,
+else --assignment, else the functions it defines), feeds warm workers (`pool.py`), and alone writes
+the gradebook, one transaction per finished submission, so killing it at any moment loses nothing
+it had recorded. Workers grade; this process only stores and exports, and imports torch only when
+a notebook's assignment must be told from its functions (the specs import it), while the workers
+start.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ from typing import Any
 from grader.batch.discover import Listing, Origin, Reader, SourceProblem, list_source
 from grader.batch.exports import Exports, write_exports, write_student_reports
 from grader.batch.gradebook import GRADEBOOK_NAME, Gradebook, Key
+from grader.batch.planned import Planned, plan
 from grader.batch.pool import WORKER_COMMAND, Finished, Identity, Pool
 from grader.batch.students import Roster, Submission, roster
 from grader.errors import UsageError
@@ -42,7 +46,8 @@ class BatchOptions:
     grading_seed: int = DEFAULT_GRADING_SEED  # derives the hidden cases
     limits: Limits = DEFAULT_LIMITS  # sandbox limits per submission
     worker_command: tuple[str, ...] = WORKER_COMMAND  # how to start a worker (tests fake it)
-    assignment: str = ""  # which assignment grades the class ("": the only one)
+    # The assignment of a notebook whose metadata names none ("": told from its functions).
+    assignment: str = ""
     reports: tuple[str, ...] | None = None  # report formats written per student (None: all)
 
 
@@ -74,15 +79,6 @@ class BatchSummary:
     seconds: float  # wall clock for the whole batch
     grading_seconds: float  # wall clock from the first job sent to the last result
     exports: Exports | None  # files written, None when interrupted
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Planned:
-    """A student's file, read and hashed."""
-
-    submission: Submission  # who and which file
-    sha256: str  # of the bytes ("" when empty or unreadable, as in the single-grade path)
-    unreadable: str  # why the bytes could not be read ("" when they could)
 
 
 def run_batch(
@@ -129,24 +125,14 @@ def _grade_class(
     began: float,
 ) -> BatchSummary:
     class_roster = roster(listing, reader)
-    planned = [_plan(s, reader) for s in class_roster.submissions]
     run = _Run(book, reader, options, progress)
-    run.grade(planned)
+    run.grade(list(class_roster.submissions))
     exports = None
     if not run.interrupted:
         _report(progress, run, "exporting")
         exports = write_exports(book, options.out, roster=class_roster, formats=options.reports)
     _report(progress, run, "done")
     return _summary(class_roster, run, exports, time.monotonic() - began)
-
-
-def _plan(submission: Submission, reader: Reader) -> _Planned:
-    try:
-        data = reader.read(submission.found.origin)
-    except OSError as exc:
-        return _Planned(submission=submission, sha256="", unreadable=str(exc))
-    digest = hashlib.sha256(data).hexdigest() if data else ""
-    return _Planned(submission=submission, sha256=digest, unreadable="")
 
 
 class _Run:
@@ -160,45 +146,47 @@ class _Run:
         progress: Callable[[Progress], None],
     ) -> None:
         self.book, self.reader, self.options, self.progress = book, reader, options, progress
-        self.todo: list[_Planned] = []
+        self.todo: list[Planned] = []
         self.done = self.skipped = self.failed = self.ungradable = 0
         self.interrupted = False
         self.started = self.finished = time.monotonic()
         self.last = ""
 
-    def grade(self, planned: list[_Planned]) -> None:
-        if not planned:
+    def grade(self, submissions: list[Submission]) -> None:
+        if not submissions:
             return
         config = {
             "device": self.options.device,
             "seed": self.options.grading_seed,
-            "assignment": self.options.assignment,
             "limits": self.options.limits.__dict__,
         }
         silence = self.options.limits.submission_seconds + BATCH_WORKER_SLACK_SECONDS
-        workers = min(self.options.workers, len(planned))
+        workers = min(self.options.workers, len(submissions))
         with Pool(
             config=config,
             workers=workers,
             silence_limit=silence,
             command=self.options.worker_command,
         ) as pool:
-            identity = pool.start()
-            self.todo = self._new_work(planned, identity)
+            # Read, hash and tell assignments while the workers import torch.
+            planned = [plan(s, self.reader, self.options.assignment) for s in submissions]
+            identities = pool.start(sorted({p.assignment for p in planned} - {""}))
+            self.todo = self._new_work(planned, identities)
             self.started = time.monotonic()
             try:
                 for end in pool.run(range(len(self.todo)), self._payload):
                     if end is not None:
-                        self._record(self.todo[end.job_id], end, identity)
+                        planned_one = self.todo[end.job_id]
+                        self._record(planned_one, end, identities[planned_one.assignment])
                     _report(self.progress, self, "grading")
             except KeyboardInterrupt:
                 self.interrupted = True
                 pool.close(now=True)
             self.finished = time.monotonic()
 
-    def _new_work(self, planned: list[_Planned], identity: Identity) -> list[_Planned]:
+    def _new_work(self, planned: list[Planned], identities: dict[str, Identity]) -> list[Planned]:
         """What still needs grading; what is graded already becomes the students' current."""
-        keys = {p.submission.student: _key(p, identity) for p in planned}
+        keys = {p.submission.student: _key(p, identities[p.assignment]) for p in planned}
         existing = {} if self.options.regrade else self.book.graded(keys.values())
         kept = [p for p in planned if keys[p.submission.student] in existing]
         self.book.point(
@@ -218,7 +206,8 @@ class _Run:
         planned = self.todo[job_id]
         reports = self.options.reports
         job = {"type": "job", "name": planned.submission.found.label, "render": True,
-               "formats": None if reports is None else list(reports)}  # fmt: skip
+               "formats": None if reports is None else list(reports),
+               "assignment": planned.assignment, "undecided": planned.undecided}  # fmt: skip
         reason = planned.unreadable
         if not reason:
             try:
@@ -229,7 +218,7 @@ class _Run:
                 return {**job, "data": base64.b64encode(data).decode("ascii")}
         return {**job, "unreadable": reason}
 
-    def _record(self, planned: _Planned, end: Finished, identity: Identity) -> None:
+    def _record(self, planned: Planned, end: Finished, identity: Identity) -> None:
         """Store one end in the gradebook (one transaction), then write the worker's reports."""
         submission = planned.submission
         if end.result is None:
@@ -245,6 +234,7 @@ class _Run:
             late=submission.late,
             file=submission.found.label,
             replace=self.options.regrade,
+            assignment=planned.assignment,
         )
         if end.reports:  # written after the commit: a kill in between leaves them to the export
             write_student_reports(self.options.out, submission.student, end.reports)
@@ -272,12 +262,13 @@ def failure_result(identity: Identity, name: str, sha256: str, error: str) -> Gr
     return result_from_dict(data)
 
 
-def _key(planned: _Planned, identity: Identity) -> Key:
+def _key(planned: Planned, identity: Identity) -> Key:
     return Key(
         student=planned.submission.student,
         sha256=planned.sha256,
         grader_version=identity.grader_version,
         case_set_id=identity.case_set_id,
+        assignment=planned.assignment,
     )
 
 

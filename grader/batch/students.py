@@ -16,8 +16,9 @@ metadata is untrusted YAML: read with caps on size, nesting and alias expansion,
 be read it is listed and the folders are used instead.
 
 A student with several notebooks is graded once, on the latest: highest Canvas submission id or
-Gradescope submission time, then a notebook named after the assignment (`rnn_forward*.ipynb`), then
-the newest modification time, then the last path. The others are listed as set aside.
+Gradescope submission time, then a notebook named after any assignment (`rnn_forward*.ipynb`,
+`lstm_forward*.ipynb`), then the newest modification time, then the last path. The others are listed
+as set aside.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from typing import Any
 import yaml
 
 from grader.batch.discover import Found, Listing, Reader, SourceProblem, escape_name
+from grader.load import assignment_names
 
-ASSIGNMENT_STEM = "rnn_forward"  # the notebook's name in assignment/
 MAX_YAML_BYTES = 8 * 1024 * 1024  # submission_metadata.yml is read up to this size
 MAX_YAML_DEPTH = 64  # nesting levels in submission_metadata.yml
 MAX_YAML_ALIASES = 1_000  # alias uses in submission_metadata.yml
@@ -83,17 +84,20 @@ def roster(listing: Listing, reader: Reader) -> Roster:
     for submission in candidates:
         by_student.setdefault(submission.student, []).append(submission)
     chosen, set_aside = [], []
+    stems = assignment_names()  # each assignment's notebook is named after its folder
     for student in sorted(by_student):
-        ranked = sorted(by_student[student], key=_recency, reverse=True)
+        ranked = sorted(by_student[student], key=lambda s: _recency(s, stems), reverse=True)
         chosen.append(ranked[0])
         set_aside.extend(ranked[1:])
     return Roster(submissions=tuple(chosen), set_aside=tuple(set_aside), problems=tuple(problems))
 
 
-def _recency(submission: Submission) -> tuple[str, bool, float, tuple[str, ...]]:
+def _recency(
+    submission: Submission, stems: tuple[str, ...]
+) -> tuple[str, bool, float, tuple[str, ...]]:
     stem = submission.found.parts[-1].lower()
     canvas = _CANVAS.match(stem)
-    named = (canvas.group("file") if canvas else stem).startswith(ASSIGNMENT_STEM)
+    named = (canvas.group("file") if canvas else stem).startswith(stems)
     return (submission.stamp, named, submission.found.mtime, submission.found.parts)
 
 

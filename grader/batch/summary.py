@@ -1,7 +1,10 @@
 """Class analytics from the gradebook's current rows: distribution, pass rates, common failures.
 
-Pure functions over `gradebook.Row`s returning plain data (the JSON form) and Markdown; the charts
-and summary.json are drawn from the same numbers, so they cannot disagree.
+Pure functions over `gradebook.Row`s returning plain data (the JSON form; `summary_md` makes the
+Markdown from it); the charts and summary.json are drawn from the same numbers, so they cannot
+disagree. A class that mixes
+assignments gets, besides the whole class's figures, each assignment's scores, check pass rates
+and misconceptions over its own students.
 """
 
 from __future__ import annotations
@@ -11,20 +14,19 @@ import re
 import statistics
 from typing import Any
 
+from grader.batch import groups
 from grader.batch.gradebook import Row
 from grader.batch.students import Roster
-from grader.catalog import CATALOG
-from grader.report.inert import inert, md_code
+from grader.batch.summary_md import to_markdown, who
+
+__all__ = ["common_failures", "histogram", "misconceptions", "pass_rates", "summarize",
+           "to_markdown", "who"]  # fmt: skip
 
 HISTOGRAM_BINS = 10  # score bins across 0..max_score
 TOP_FAILURES = 10  # most common failure messages listed
 MAX_NAMED = 20  # students named per misconception
-MAX_CELL = 300  # characters of student text kept in a Markdown table cell
 NOT_IMPLEMENTED = "not implemented"  # the one row that stands for every untouched stub
 ERRORED = ("ungradable", "timeout", "error")  # submission outcomes listed by name
-_FIGURE = re.compile(r"[0-9][0-9.%/ -]{0,40}")  # "50%", "0-10", "8.5/10": nothing Markdown reads
-_WORDS = re.compile(r"[A-Za-z0-9 ()]{1,80}")  # "Jane Doe (3000001)", "ungradable": inert as is
-_CHECK_IDS = frozenset(spec.id for spec in CATALOG)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
 
@@ -39,9 +41,10 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
         "case_sets": sorted({row.case_set_id for row in rows}),
         "outcomes": dict(sorted(collections.Counter(row.outcome for row in rows).items())),
         "score": _distribution(scores, maximum),
-        "checks": pass_rates(rows),
+        "checks": _every_pass_rate(rows),
         "common_failures": common_failures(rows),
         "misconceptions": misconceptions(rows),
+        "assignments": [_assignment(name, groups.of(rows, name)) for name in groups.present(rows)],
         "errored": [
             {
                 "student": r.student,
@@ -61,9 +64,26 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
     }
 
 
-def who(student: str, name: str) -> str:
-    """A student as people know them: the name, with the id beside it when they differ."""
-    return student if not name or name == student else f"{name} ({student})"
+def _every_pass_rate(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each assignment's pass rates over its own students, the assignments in order; in a mixed
+    class each id is named `assignment:id`, as in grades.csv (assignments may share ids)."""
+    mixed = groups.is_mixed(rows)
+    return [
+        {**rate, "id": groups.label(name, rate["id"], mixed)}
+        for name in groups.ordered(row.assignment for row in rows)
+        for rate in pass_rates(groups.of(rows, name))
+    ]
+
+
+def _assignment(name: str, rows: list[Row]) -> dict[str, Any]:
+    """One assignment's figures, over the students it graded."""
+    return {
+        "assignment": name,
+        "students": len(rows),
+        "score": _distribution([r.score for r in rows], max(r.max_score for r in rows)),
+        "checks": pass_rates(rows),
+        "misconceptions": misconceptions(rows),
+    }
 
 
 def histogram(scores: list[float], maximum: float) -> list[dict[str, float]]:
@@ -79,16 +99,17 @@ def histogram(scores: list[float], maximum: float) -> list[dict[str, float]]:
 
 
 def pass_rates(rows: list[Row]) -> list[dict[str, Any]]:
-    """Per check: how many students passed it and the mean points, in contract order."""
+    """Per check of one assignment's `rows`: how many passed it and the mean points, in its
+    spec's order."""
     rates = []
-    for spec in CATALOG:
-        results = [row.checks[spec.id] for row in rows if spec.id in row.checks]
+    for check_id in dict.fromkeys(check for row in rows for check in row.checks):
+        results = [row.checks[check_id] for row in rows if check_id in row.checks]
         passed = sum(outcome == "passed" for _, outcome, _ in results)
         points = [p for p, _, _ in results]
         rates.append(
             {
-                "id": spec.id,
-                "max_points": spec.points,
+                "id": check_id,
+                "max_points": groups.max_points(rows, check_id),
                 "passed": passed,
                 "pass_rate": round(passed / len(rows), 4) if rows else 0.0,
                 "mean_points": round(statistics.fmean(points), 4) if points else 0.0,
@@ -105,16 +126,18 @@ def common_failures(rows: list[Row]) -> list[dict[str, Any]]:
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     examples: dict[tuple[str, str], str] = {}
     stubbed: dict[str, set[str]] = {}  # function -> students who left it a stub
+    mixed = groups.is_mixed(rows)
     for row in rows:
         if row.outcome == "ungradable":
-            continue  # its ten identical messages are listed once, under "errored"
+            continue  # its identical messages are listed once, under "errored"
         for check_id, (_, outcome, message) in row.checks.items():
             if outcome == "passed":
                 continue
             if _STUB.search(message):
                 stubbed.setdefault(check_id.split(".")[0], set()).add(row.student)
                 continue
-            key = (check_id, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
+            check = groups.label(row.assignment, check_id, mixed)
+            key = (check, _NUMBER.sub("#", message.splitlines()[0] if message else ""))
             counts[key] += 1
             examples.setdefault(key, message)
     found: list[dict[str, Any]] = [
@@ -158,75 +181,6 @@ def misconceptions(rows: list[Row]) -> list[dict[str, Any]]:
     ]
 
 
-def to_markdown(summary: dict[str, Any]) -> str:
-    """summary.md from the summary.json document."""
-    lines = [*_overview(summary), *_check_table(summary)]
-    lines += _section(
-        "Most common failures",
-        ["check", "students", "message"],
-        [[f["check"], f["count"], f["message"]] for f in summary["common_failures"]],
-    )
-    lines += _section(
-        "Misconceptions across the class",
-        ["misconception", "students", "checks", "who"],
-        [
-            [m["misconception"], m["students"], ", ".join(m["checks"]), "; ".join(m["who"])]
-            for m in summary.get("misconceptions", [])
-        ],
-    )
-    lines += _section(
-        "Errored, timed out or ungradable",
-        ["student", "outcome", "reason"],
-        [
-            [who(e["student"], e.get("name", "")), e["outcome"], e["reason"]]
-            for e in summary["errored"]
-        ],
-    )
-    lines += _section(
-        "Files that could not be read or were skipped",
-        ["path", "reason"],
-        [[p["path"], p["reason"]] for p in summary["source_problems"]],
-    )
-    lines += _section(
-        "Other notebooks set aside (not graded)",
-        ["student", "file"],
-        [[who(s["student"], s.get("name", "")), s["file"]] for s in summary["set_aside"]],
-    )
-    if len(summary["case_sets"]) > 1:
-        lines += ["", "Warning: these grades come from different case sets (grading seeds)."]
-    return "\n".join(lines) + "\n"
-
-
-def _overview(summary: dict[str, Any]) -> list[str]:
-    score = summary["score"]
-    return [
-        "# Batch summary",
-        "",
-        f"{summary['students']} students, {summary['late']} late. Outcomes: "
-        + ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()),
-        "",
-        f"Score out of {score['max_score']:g}: mean {score['mean']:g}, median {score['median']:g}"
-        f", min {score['min']:g}, max {score['max']:g}, standard deviation {score['stdev']:g}.",
-        "",
-        "![score histogram](score_histogram.png) ![pass rates](check_pass_rates.png)",
-        "",
-        *_table(
-            ["score", "students"],
-            [[f"{b['from']:g}-{b['to']:g}", b["count"]] for b in score["histogram"]],
-            ours=True,
-        ),
-    ]
-
-
-def _check_table(summary: dict[str, Any]) -> list[str]:
-    rows = [
-        [c["id"], c["passed"], f"{c['pass_rate']:.0%}", f"{c['mean_points']:g}/{c['max_points']:g}"]
-        for c in summary["checks"]
-    ]
-    header = ["check", "passed", "pass rate", "mean points"]
-    return ["", "## Checks", "", *_table(header, rows, ours=True)]
-
-
 def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
     return {
         "max_score": maximum,
@@ -237,29 +191,6 @@ def _distribution(scores: list[float], maximum: float) -> dict[str, Any]:
         "stdev": round(statistics.pstdev(scores), 4) if scores else 0.0,
         "histogram": histogram(scores, maximum),
     }
-
-
-def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["", f"## {title}", "", *(_table(header, rows) if rows else ["None."])]
-
-
-def _table(header: list[str], rows: list[list[Any]], *, ours: bool = False) -> list[str]:
-    """A table; `ours` when every cell is the grader's own text (ids, numbers), not a student's."""
-    cell = _own_cell if ours else _cell
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-
-
-def _own_cell(value: Any) -> str:
-    return str(value).replace("|", "\\|")
-
-
-def _cell(value: Any) -> str:
-    """Markdown table cells: numbers as they are, text inert in a code span (no live links)."""
-    plain = _FIGURE.fullmatch(str(value)) or _WORDS.fullmatch(str(value))
-    if isinstance(value, int | float) or plain or value in _CHECK_IDS:
-        return str(value)
-    return md_code(inert(" ".join(str(value).split()), MAX_CELL, 1), table=True)
 
 
 def _problems(roster: Roster | None) -> tuple[Any, ...]:

@@ -1,4 +1,7 @@
-"""Gradescope `results.json` (FORMATS.md d.1): one test per check, numbered in catalog order.
+"""Gradescope `results.json` (FORMATS.md d.1): one test per check, numbered in its spec's order.
+
+Test names take each check's title from the spec of the assignment the checks belong to (found by
+their ids among the installed assignments); without one, a test is named by its id alone.
 
 Outputs use the "text" format so student text is shown verbatim, never rendered as Markdown or
 HTML; every text field goes through `inert` as in the terminal view (bounded, control characters
@@ -9,9 +12,10 @@ visible, no workflow commands). Hidden cases' student text never arrives here at
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grader.catalog import CATALOG, SPECS
 from grader.report.canonical import strict_json
 from grader.report.inert import inert, json_safe
 from grader.report.text import (
@@ -25,11 +29,11 @@ from grader.report.text import (
     protections_line,
 )
 from grader.results import CheckResult, GradeResult, Outcome
+from grader.spec import Check, Spec
 
 TEST_OUTPUT_CHARS = 8_000  # longest per-test output: messages plus details
 TEST_OUTPUT_LINES = 80  # lines of per-test output
 SUMMARY_CHARS = 16_000  # longest top-level output
-_NUMBERS = {spec.id: str(index) for index, spec in enumerate(CATALOG, start=1)}
 
 
 def render(result: GradeResult) -> str:
@@ -42,18 +46,50 @@ def render(result: GradeResult) -> str:
         "test_output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "tests": [_test(check, index) for index, check in enumerate(result.checks)],
+        "tests": _tests(result.checks),
         "extra_data": _extra_data(result),
     }
     return json_safe(json.dumps(strict_json(document), indent=2, allow_nan=False)) + "\n"
 
 
-def _test(check: CheckResult, index: int) -> dict[str, Any]:
-    spec = SPECS.get(check.id)
-    # Ids outside the catalog (should not happen) still sort after it, in result order.
-    number = _NUMBERS.get(check.id, str(len(CATALOG) + index + 1))
+def _tests(checks: Sequence[CheckResult]) -> list[dict[str, Any]]:
+    declared = _declared([c.id for c in checks])
+    numbers = {check.id: str(index) for index, check in enumerate(declared, start=1)}
+    titles = {check.id: check.title for check in declared}
+    # Ids outside the spec (should not happen) still sort after it, in result order.
+    return [
+        _test(check, numbers.get(check.id, str(len(declared) + index + 1)), titles.get(check.id))
+        for index, check in enumerate(checks)
+    ]
+
+
+def _declared(ids: list[str]) -> tuple[Check, ...]:
+    """The checks of the spec that declares the most of `ids`: among the specs this process has
+    loaded (a Grader's, an assignment given by path), else the installed ones; none: ()."""
+    best = _best(_loaded_specs(), ids)
+    if best or not ids:
+        return best
+    from grader.load import SOLUTIONS, assignment_names, load_spec  # the specs import torch
+
+    return _best([load_spec(SOLUTIONS / name) for name in assignment_names()], ids)
+
+
+def _best(specs: Iterable[Spec], ids: list[str]) -> tuple[Check, ...]:
+    wanted = set(ids)
+    ranked = sorted(((len(wanted.intersection(c.id for c in s.checks)), s.name, s.checks)
+                     for s in specs), key=lambda item: (-item[0], item[1]))  # fmt: skip
+    return ranked[0][2] if ranked and ranked[0][0] else ()
+
+
+def _loaded_specs() -> list[Spec]:
+    """Every `SPEC` bound by a module already imported: an assignment's spec, loaded by path."""
+    found = (getattr(module, "__dict__", {}).get("SPEC") for module in list(sys.modules.values()))
+    return [spec for spec in found if isinstance(spec, Spec)]  # __dict__: no module __getattr__
+
+
+def _test(check: CheckResult, number: str, title: str | None) -> dict[str, Any]:
     return {
-        "name": f"{check.id}: {spec.title}" if spec else check.id,
+        "name": f"{check.id}: {title}" if title else check.id,
         "number": number,
         "score": check.points,
         "max_score": check.max_points,
