@@ -134,6 +134,7 @@ class Grader:
             device=self.options.device,
             case_set=self.cases.name,
             case_set_id=self.case_set_id,
+            assignment=self.assignment.spec.name,
             protections=active,
             missing_protections=missing,
         )

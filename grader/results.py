@@ -37,6 +37,7 @@ class CheckResult:
     """One scored check."""
 
     id: str  # stable check id, e.g. "rnn_forward.values"
+    title: str = ""  # the spec's short description: every format can name the check from here
     points: float  # points earned
     max_points: float  # points available
     outcome: Outcome  # passed / failed / error / timeout
@@ -68,6 +69,7 @@ class Environment:
     device: str  # device the student's inputs were placed on
     case_set: str  # "public" or "full"
     case_set_id: str  # fingerprint of the exact cases (changes with the grading seed)
+    assignment: str = ""  # the assignment that graded it (its spec's name)
     protections: tuple[str, ...] = ()  # sandbox protections that were active
     missing_protections: tuple[str, ...] = ()  # protections asked for but unavailable, with why
 

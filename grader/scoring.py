@@ -28,6 +28,7 @@ def _run(declared: Check, context: Context) -> CheckResult:
     except Exception as exc:  # a grader bug must cost one check, not the report
         failure = CheckResult(
             id=check_id,
+            title=declared.title,
             points=0.0,
             max_points=points,
             outcome=Outcome.ERROR,
@@ -40,6 +41,7 @@ def _run(declared: Check, context: Context) -> CheckResult:
     fraction = min(max(verdict.fraction, 0.0), 1.0)
     check = CheckResult(
         id=check_id,
+        title=declared.title,
         points=round(points * fraction, 4),
         max_points=points,
         outcome=verdict.outcome,
@@ -66,6 +68,13 @@ def with_hint(details: dict[str, Any], spec: Spec) -> dict[str, Any]:
 def ungradable(reason: str, spec: Spec) -> tuple[CheckResult, ...]:
     """Every check as an error when the notebook could not be read at all."""
     return tuple(
-        CheckResult(id=c.id, points=0.0, max_points=c.points, outcome=Outcome.ERROR, message=reason)
+        CheckResult(
+            id=c.id,
+            title=c.title,
+            points=0.0,
+            max_points=c.points,
+            outcome=Outcome.ERROR,
+            message=reason,
+        )
         for c in spec.checks
     )

@@ -35,6 +35,7 @@ def environment(**changes: Any) -> Environment:
         "device": "cpu",
         "case_set": "full",
         "case_set_id": "c0ffee12",
+        "assignment": "rnn_forward",
         "protections": PROTECTIONS,
     }
     return Environment(**{**values, **changes})
@@ -48,6 +49,7 @@ def check(
     earned = points if points is not None else (max_points if outcome is Outcome.PASSED else 0)
     return CheckResult(
         id=check_id,
+        title=SPECS[check_id].title,
         points=earned,
         max_points=max_points,
         outcome=outcome,

@@ -1,7 +1,7 @@
 """Gradescope `results.json` (FORMATS.md d.1): one test per check, numbered in its spec's order.
 
-Test names take each check's title from the spec of the assignment the checks belong to (found by
-their ids among the installed assignments); without one, a test is named by its id alone.
+Test names take each check's title from the result (its spec's); a report written before results
+carried titles is matched with an installed spec by its check ids, else named by ids alone.
 
 Outputs use the "text" format so student text is shown verbatim, never rendered as Markdown or
 HTML; every text field goes through `inert` as in the terminal view (bounded, control characters
@@ -53,7 +53,9 @@ def render(result: GradeResult) -> str:
 
 
 def _tests(checks: Sequence[CheckResult]) -> list[dict[str, Any]]:
-    declared = _declared([c.id for c in checks])
+    if all(c.title for c in checks):  # the result names its checks, in its spec's order
+        return [_test(c, str(n), inert(c.title)) for n, c in enumerate(checks, start=1)]
+    declared = _declared([c.id for c in checks])  # a report from before results carried titles
     numbers = {check.id: str(index) for index, check in enumerate(declared, start=1)}
     titles = {check.id: check.title for check in declared}
     # Ids outside the spec (should not happen) still sort after it, in result order.
