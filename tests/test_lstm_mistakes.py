@@ -184,7 +184,7 @@ def test_a_states_replay_is_a_reordering_of_declared_names_and_nothing_else() ->
 
 def test_swapped_final_states_are_told_apart_only_when_h_n_and_c_n_differ(grader: Grader) -> None:
     case = next(c for c in grader.cases.forward if c.public and float(c["c0"].abs().sum()) > 0)
-    finals = grader.known._finals(case, "lstm_forward")
+    finals = grader.known.finals(case, "lstm_forward")
     swapped = {"h_n": finals["c_n"], "c_n": finals["h_n"]}
     named = grader.known.diagnose_states(case, swapped, "lstm_forward")
     assert named is not None and named.id == "h-n-c-n-swapped"
