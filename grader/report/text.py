@@ -142,7 +142,10 @@ def defang(line: str) -> str:
 def render(result: GradeResult, *, color: bool = False) -> str:
     """The student's terminal view of `result`; ANSI colours only when `color` is true."""
     paint = _painter(color)
-    lines = [f"rnn-grader report for {inert(result.submission.path, 500, 1)}", _score_line(result)]
+    graded_as = result.environment.assignment
+    header = f"rnn-grader report for {inert(result.submission.path, 500, 1)}"
+    header += f" (assignment {inert(graded_as, 100, 1)})" if graded_as else ""
+    lines = [header, _score_line(result)]
     if result.ungradable is not None:
         reason = inert(result.ungradable, MESSAGE_CHARS, MESSAGE_LINES)
         lines += ["", paint("1;31", f"UNGRADABLE: {reason}")]
