@@ -169,6 +169,10 @@ def test_the_assignment_option_decides_only_what_the_metadata_leaves_open(tmp_pa
     assert rows["says-lstm"].assignment == "lstm_forward"  # its metadata, not the option
     assert rows["neither"].assignment == "rnn_forward"  # decided: graded, not left undecided
     assert rows["neither"].outcome != "ungradable" and len(rows["neither"].checks) == 10
+    # The instructor is told whom the metadata graded otherwise than the option said.
+    others = json.loads((out / "summary.json").read_text())["other_assignment"]
+    assert [(o["student"], o["assignment"]) for o in others] == [("says-lstm", "lstm_forward")]
+    assert "says-lstm" in (out / "summary.md").read_text().split("another assignment")[1]
 
 
 @pytest.mark.slow

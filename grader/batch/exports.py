@@ -57,16 +57,18 @@ def write_exports(
     roster: Roster | None = None,
     canvas_columns: Mapping[str, str] | None = None,
     formats: tuple[str, ...] | None = None,
+    asked: str = "",
 ) -> Exports:
     """Every export from the gradebook's current rows; student reports in `formats` (None: all);
-    `canvas_columns` names each assignment's Canvas column (default: the assignment's name)."""
+    `canvas_columns` names each assignment's Canvas column (default: the assignment's name);
+    `asked` (the batch's --assignment) lets the summary list whom metadata graded otherwise."""
     layouts = {s.student: s.layout for s in roster.submissions} if roster is not None else {}
     with _locked(out / LOCK):
         rows = book.current()
         _atomic_write(out / GRADES_CSV, grades_csv(rows))
         _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_columns))
         written = _write_reports(book, rows, out, formats)
-        summary = summarize(rows, roster)
+        summary = summarize(rows, roster, asked=asked)
         _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
         _atomic_write(out / SUMMARY_MD, to_markdown(summary))
         pngs = charts.draw(summary, out)

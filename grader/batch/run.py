@@ -130,7 +130,8 @@ def _grade_class(
     exports = None
     if not run.interrupted:
         _report(progress, run, "exporting")
-        exports = write_exports(book, options.out, roster=class_roster, formats=options.reports)
+        exports = write_exports(book, options.out, roster=class_roster, formats=options.reports,
+                                asked=options.assignment)  # fmt: skip
     _report(progress, run, "done")
     return _summary(class_roster, run, exports, time.monotonic() - began)
 

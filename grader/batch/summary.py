@@ -31,8 +31,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 _STUB = re.compile(r"NotImplementedError|\bnot implemented yet\b", re.IGNORECASE)
 
 
-def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
-    """The summary.json document."""
+def summarize(rows: list[Row], roster: Roster | None = None, *, asked: str = "") -> dict[str, Any]:
+    """The summary.json document; `asked` is the batch's --assignment ("": none given)."""
     scores = [row.score for row in rows]
     maximum = max((row.max_score for row in rows), default=100.0)
     return {
@@ -57,6 +57,12 @@ def summarize(rows: list[Row], roster: Roster | None = None) -> dict[str, Any]:
             if r.outcome in ERRORED
         ],
         "source_problems": [{"path": p.path, "reason": p.reason} for p in _problems(roster)],
+        # Metadata comes before --assignment: an instructor must see whom it graded otherwise.
+        "other_assignment": [
+            {"student": r.student, "name": r.name, "assignment": r.assignment, "file": r.file}
+            for r in rows
+            if asked and r.assignment and r.assignment != asked
+        ],
         "set_aside": [
             {"student": s.student, "name": s.name, "file": s.found.label}
             for s in _set_aside(roster)

@@ -43,6 +43,12 @@ def to_markdown(summary: dict[str, Any]) -> str:
         ["path", "reason"],
         [[p["path"], p["reason"]] for p in summary["source_problems"]],
     )
+    if others := summary.get("other_assignment", []):  # a section only when it happened
+        lines += _section(
+            "Graded by another assignment than --assignment (their notebook's metadata names it)",
+            ["student", "assignment", "file"],
+            [[who(o["student"], o.get("name", "")), o["assignment"], o["file"]] for o in others],
+        )
     lines += _section(
         "Other notebooks set aside (not graded)",
         ["student", "file"],
