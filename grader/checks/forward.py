@@ -49,6 +49,9 @@ class _Tally:
     first: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     mistake: str | None = None  # id of the recognised misconception, if any
+    # Mistakes named along the way, in case order; True: named by a replay on one case only.
+    named: list[tuple[str, bool]] = field(default_factory=list)
+    seen: list[tuple[Case, torch.Tensor]] = field(default_factory=list)  # comparable outputs
 
 
 _COUNTS = {2: "two", 3: "three", 4: "four"}
@@ -176,6 +179,8 @@ def forward_values(ctx: Context, function: str) -> Verdict:
         whole = tally.total - tally.matched == before  # every step of this case matched
         if whole and obs.call.index < len(ctx.expected.states):
             _states_agree(tally, obs, ctx.expected.states[obs.call.index], results)
+    if tally.matched < tally.total:
+        tally.mistake = _established(tally, ctx.known, function)
     return _values_verdict(tally)
 
 
@@ -199,9 +204,11 @@ def _tally_case(
         tally.total += steps
         message = problem.message if problem else _unmatched(obs, output, case)
         tally.notes.append(message)
-        tally.mistake = tally.mistake or (problem.mistake if problem else None)
+        if problem and problem.mistake:
+            tally.named.append((problem.mistake, False))
         return
     assert output is not None
+    tally.seen.append((case, output))
     matches = steps_close(judged, want, case)
     if matches and matches[-1]:
         matches[-1] = _h_n_agrees(tally, obs, (want, expected), case, results)
@@ -215,9 +222,20 @@ def _tally_case(
         tally.first = {"case": obs.call.label, "problem": f"no step, and {h_n} is not h_{steps}"}
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
-    if tally.mistake is None:
-        found = ctx.known.diagnose(case, output, obs.call.function) or _moved_states(obs, ctx)
-        tally.mistake = found.id if found else None
+    if (found := ctx.known.diagnose(case, output, obs.call.function)) is not None:
+        tally.named.append((found.id, True))
+    elif (moved := _moved_states(obs, ctx)) is not None:
+        tally.named.append((moved.id, False))
+
+
+def _established(tally: _Tally, known: Replays, function: str) -> str | None:
+    """The first mistake named that no case rules out: a replay that fits one case but not
+    another is a coincidence of that case (a sequence of one step, zero states), not the cause."""
+    for mistake, replayed in tally.named:
+        refuted = replayed and any(known.refutes(c, y, function, mistake) for c, y in tally.seen)
+        if not refuted:
+            return mistake
+    return None
 
 
 def _moved_states(obs: Observation, ctx: Context) -> Mistake | None:
