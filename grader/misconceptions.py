@@ -133,6 +133,19 @@ class Replays:
                 found.append(mistake)
         return found[0] if len(found) == 1 else None  # two that fit: this case cannot tell which
 
+    def refutes(self, case: Case, actual: torch.Tensor, function: str, mistake: str) -> bool:
+        """Whether this case rules the mistake out: its replay here is not the right answer,
+        and `actual` is not the replay either (a mistake named by one case must fit them all)."""
+        correct, replays = self.replayed(case, function)
+        tol = self.spec.tolerances[case.dtype]
+        for known, replay in replays:
+            if known.id != mistake or replay.numel() == 0:
+                continue
+            if allclose(replay, correct, rtol=tol.rtol, atol=tol.atol):
+                return False  # this case cannot tell the mistake apart from the right answer
+            return not allclose(actual.to(torch.float64), replay, rtol=tol.rtol, atol=tol.atol)
+        return False
+
     def diagnose_states(
         self, case: Case, got: Mapping[str, torch.Tensor], function: str
     ) -> Mistake | None:

@@ -49,6 +49,9 @@ class _Tally:
     first: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     mistake: str | None = None  # id of the recognised misconception, if any
+    # Mistakes named along the way, in case order; True: named by a replay on one case only.
+    named: list[tuple[str, bool]] = field(default_factory=list)
+    seen: list[tuple[Case, torch.Tensor]] = field(default_factory=list)  # comparable outputs
 
 
 _COUNTS = {2: "two", 3: "three", 4: "four"}
@@ -60,9 +63,20 @@ def _results(spec: Spec, function: str) -> tuple[Any, ...]:
 
 
 def _parts(obs: Observation, results: tuple[Any, ...]) -> list[Any] | None:
-    """The returned output and final states, in declared order, when nested as declared."""
+    """The returned output and final states, in declared order, when nested as declared; else
+    a plain 3-D output alone or first, its final states None (the shape check charges them)."""
     parts = unpack(obs.value, results)
-    return None if parts is None else list(parts.values())
+    if parts is not None:
+        return list(parts.values())
+    if (output := _bare_output(obs.value)) is None:
+        return None
+    return [output, *[None] * (len(result_names(results)) - 1)]
+
+
+def _bare_output(value: object) -> torch.Tensor | None:
+    """output returned without its final states, or with them nested otherwise: (output, h)."""
+    first = value[0] if isinstance(value, tuple | list) and value else value
+    return first if type(first) is torch.Tensor and first.dim() == 3 else None
 
 
 def forward_shape(ctx: Context, function: str) -> Verdict:
@@ -73,11 +87,33 @@ def forward_shape(ctx: Context, function: str) -> Verdict:
     if (verdict := unevaluable(calls, function, ctx.spec) or wrong) is not None:
         return verdict
     findings = [f for obs in calls if (f := _shape_problem(obs, ctx.known, results)) is not None]
+    findings = _unrefuted(findings, calls, ctx.known, results)
     if findings and _fixed_length(calls, results):  # one fact across cases explains every length
         findings = [Finding(message=f.message, mistake="hard-coded-length") for f in findings]
     shapes = [f"{names[0]} (batch, seq, hidden)", *(f"{n} (batch, hidden)" for n in names[1:])]
     listed = ", ".join(shapes[:-1]) + f" and {shapes[-1]}"
     return findings_verdict(findings, f"{listed} on all {len(calls)} cases")
+
+
+def _unrefuted(
+    findings: list[Finding],
+    calls: tuple[Observation, ...],
+    known: Replays,
+    results: tuple[Any, ...],
+) -> list[Finding]:
+    """The findings, less the mistakes named by one case's replay that another case rules out."""
+    outputs = [(o.call.case, p[0]) for o in calls if o.returned and (p := _parts(o, results))]
+
+    def refuted(mistake: str) -> bool:
+        return any(
+            case is not None and isinstance(output, torch.Tensor)
+            and known.refutes(case, output, calls[0].call.function, mistake)
+            for case, output in outputs
+        )  # fmt: skip
+
+    named = {f.mistake for f in findings if f.mistake is not None}
+    ruled_out = {mistake for mistake in named if refuted(mistake)}
+    return [Finding(message=f.message) if f.mistake in ruled_out else f for f in findings]
 
 
 def _fixed_length(calls: tuple[Observation, ...], results: tuple[Any, ...]) -> bool:
@@ -100,6 +136,8 @@ def _not_results(
     def acceptable(value: object) -> bool:
         parts = unpack(value, results)
         items = list(parts.values())[:tensors] if parts is not None else None
+        if items is None and tensors == 1 and _bare_output(value) is not None:
+            return True  # the values of an output returned without its final states count
         return items is not None and all(isinstance(t, torch.Tensor) for t in items)
 
     return wrong_type(calls, acceptable, expected)
@@ -169,13 +207,17 @@ def forward_values(ctx: Context, function: str) -> Verdict:
         return verdict
     if (escape := ctx.extracted.escapes.get(function)) is not None:
         return failed(escape_message(function, escape), escape=escape)
-    tally = _Tally()
+    tally, fused = _Tally(), not _has_shape_check(ctx, function)
     for obs, expected in zip(calls, ctx.expected.sequence, strict=True):
         before = tally.total - tally.matched
-        _tally_case(tally, obs, expected, ctx, fused=not _has_shape_check(ctx, function))
+        _tally_case(tally, obs, expected, ctx, fused=fused)
         whole = tally.total - tally.matched == before  # every step of this case matched
         if whole and obs.call.index < len(ctx.expected.states):
             _states_agree(tally, obs, ctx.expected.states[obs.call.index], results)
+        if whole and fused:
+            _states_missing(tally, obs, results)
+    if tally.matched < tally.total:
+        tally.mistake = _established(tally, ctx.known, function)
     return _values_verdict(tally)
 
 
@@ -199,9 +241,11 @@ def _tally_case(
         tally.total += steps
         message = problem.message if problem else _unmatched(obs, output, case)
         tally.notes.append(message)
-        tally.mistake = tally.mistake or (problem.mistake if problem else None)
+        if problem and problem.mistake:
+            tally.named.append((problem.mistake, False))
         return
     assert output is not None
+    tally.seen.append((case, output))
     matches = steps_close(judged, want, case)
     if matches and matches[-1]:
         matches[-1] = _h_n_agrees(tally, obs, (want, expected), case, results)
@@ -215,9 +259,20 @@ def _tally_case(
         tally.first = {"case": obs.call.label, "problem": f"no step, and {h_n} is not h_{steps}"}
     elif tally.first is None:
         tally.first = _divergence(obs, case, matches.index(False), judged, want)
-    if tally.mistake is None:
-        found = ctx.known.diagnose(case, output, obs.call.function) or _moved_states(obs, ctx)
-        tally.mistake = found.id if found else None
+    if (found := ctx.known.diagnose(case, output, obs.call.function)) is not None:
+        tally.named.append((found.id, True))
+    elif (moved := _moved_states(obs, ctx)) is not None:
+        tally.named.append((moved.id, False))
+
+
+def _established(tally: _Tally, known: Replays, function: str) -> str | None:
+    """The first mistake named that no case rules out: a replay that fits one case but not
+    another is a coincidence of that case (a sequence of one step, zero states), not the cause."""
+    for mistake, replayed in tally.named:
+        refuted = replayed and any(known.refutes(c, y, function, mistake) for c, y in tally.seen)
+        if not refuted:
+            return mistake
+    return None
 
 
 def _moved_states(obs: Observation, ctx: Context) -> Mistake | None:
@@ -295,6 +350,16 @@ def _states_agree(
         tally.notes.append(f"{obs.call.label}: {name} differs by up to {error:.3g}")
         tally.matched -= 1
         return
+
+
+def _states_missing(tally: _Tally, obs: Observation, results: tuple[Any, ...]) -> None:
+    """With no shape check to charge them, final states not returned cost the case's last step."""
+    parts = _parts(obs, results)
+    names = result_names(results)[1:]
+    missing = [name for name, part in zip(names, (parts or [])[1:], strict=False) if part is None]
+    if missing and tally.matched:
+        tally.notes.append(f"{obs.call.label}: {' and '.join(missing)} not returned")
+        tally.matched -= 1
 
 
 def credible_trace(

@@ -69,7 +69,8 @@ def _structure_problem(obs: Observation) -> str | None:
     if len(products) != steps:
         per = f" ({len(products) / steps:.3g} per step)" if steps else ""
         return f"{obs.call.label}: {len(products)} matrix products for {steps} time steps{per}"
-    if not all(any(inputs + hidden in shape for shape in shapes) for _, shapes in products):
+    widths = {inputs + hidden, inputs + hidden + 1}  # + 1: a column of ones for the bias row
+    if not all(any(widths & set(shape) for shape in shapes) for _, shapes in products):
         return f"{obs.call.label}: the matrix products are not on the concatenated [x_t, h]"
     if unused := trace.counts.get(UNUSED, 0):
         return (f"{obs.call.label}: {unused} of the {steps} matrix products' results were never"

@@ -19,6 +19,7 @@ _isinstance = isinstance
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
 _Module = torch.nn.Module
+_issubclass, _tuple_len, _tuple_item = issubclass, tuple.__len__, tuple.__getitem__
 _RECURRENT = (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)  # torch's own classes, not subclasses
 _encode_tensor = wire.encode_tensor
 # Every entry point that multiplies matrices (or vectors), by the name the tracer sees it under.
@@ -199,6 +200,9 @@ def encode_value(value: Any, depth: int = 0) -> dict[str, Any]:
         return _encode_tensor(value)
     if kind in (tuple, list) and depth < 3 and len(value) <= 16:
         return {"t": kind.__name__, "items": [encode_value(v, depth + 1) for v in value]}
+    if _issubclass(kind, tuple) and depth < 3 and _tuple_len(value) <= 16:  # a namedtuple
+        items = [_tuple_item(value, i) for i in range(_tuple_len(value))]  # storage, not methods
+        return {"t": "tuple", "items": [encode_value(v, depth + 1) for v in items]}
     if kind in (int, float, bool, str, _type(None)):
         return {"t": "scalar", "v": value if kind is not str else value[:200]}
     if _isinstance(value, _Module):
