@@ -18,6 +18,7 @@ from grader.observations import (
     MISSING,
     RAISED,
     TIMEOUT,
+    ModuleInfo,
     Observation,
     Observations,
     Other,
@@ -161,6 +162,8 @@ def type_name(value: Any) -> str:
     if isinstance(value, Other):
         suffix = " (a torch.Tensor subclass; return a plain torch.Tensor)"
         return value.type + (suffix if value.tensor_subclass else "")
+    if isinstance(value, ModuleInfo):
+        return value.type  # the module's own class, not how the grader holds it
     return type(value).__name__
 
 
