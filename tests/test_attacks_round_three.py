@@ -1,0 +1,132 @@
+"""Attacks from the third red-team pass: the LSTM assignment, assignment choice and releases."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.helpers import by_id, describe
+from fixtures.lstm_submissions import lstm_correct_cells
+from fixtures.submissions import notebook
+
+from grader.extract import extract, load_notebook
+from grader.grading import GradeOptions, Grader
+from grader.load import SOLUTIONS, load_assignment
+from grader.results import GradeResult
+from grader.sandbox.client import Sandbox
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
+
+# torch's own Python LSTM cell (the quantizable one), loaded afresh from its file by a route the
+# scan did not know: the fresh copy's code is not the one the sandbox refused.
+_FRESH_CELL = """
+import pydoc
+
+def _fresh_cell(n_in, hidden, dtype):
+    path = torch.__path__[0] + "/ao/nn/quantiza" + "ble/modules/rnn.py"
+    module = pydoc.importfile(path)
+    kind = pydoc.locate(module.__name__ + ".LSTM" + "Cell")
+    return kind(n_in, hidden, dtype=dtype)
+
+def {name}(x, h0, c0, W_xh, W_hh, b):
+    cell = _fresh_cell(W_xh.shape[0], W_hh.shape[0], x.dtype)
+    with torch.no_grad():
+        cell.igates.weight.copy_(W_xh.T)
+        cell.igates.bias.copy_(b)
+        cell.hgates.weight.copy_(W_hh.T)
+        cell.hgates.bias.zero_()
+    h, c, states = h0, c0, []
+    for t in range(x.shape[1]):
+        h, c = cell(x[:, t], (h, c))
+        states.append(h)
+    return torch.stack(states, 1), (h, c)
+"""
+FRESH_FORWARD = _FRESH_CELL.replace("{name}", "lstm_forward")
+FRESH_FUSED = _FRESH_CELL.replace("{name}", "lstm_forward_fused")
+
+# Every way to run a second copy of a module the refusal patched: by path, from its bytecode,
+# reloaded, or its file's code compiled under its own name. Each must raise the refusal.
+_SECOND_COPIES = """
+import importlib, pydoc, sys, warnings
+import torch
+sys.path.insert(0, sys.argv[1])
+from grader.sandbox import kernels
+warnings.simplefilter("ignore")
+assert kernels.disable() == []
+import torch.ao.nn.quantizable.modules.rnn as quantizable
+source = quantizable.__file__
+cached = importlib.util.cache_from_source(source)
+routes = {
+    "by path": lambda: pydoc.importfile(source),
+    "from bytecode": lambda: pydoc.importfile(cached),
+    "through a link": lambda: pydoc.importfile(source.replace("/modules/", "/modules/../modules/")),
+    "reloaded": lambda: importlib.reload(torch._decomp.decompositions),
+    "compiled": lambda: exec(compile(open(source).read(), source, "exec"), {"__name__": "copy"}),
+}
+ran = []
+for name, route in routes.items():
+    try:
+        route()
+        ran.append(name)
+    except Exception as exc:
+        if kernels.MESSAGE not in str(exc):
+            ran.append(f"{name}: {exc!r}")
+namedtuple_twice = [__import__("collections").namedtuple("P", "a")(1) for _ in range(2)]
+import torch.distributions  # a first import is not a copy: it runs
+print(ran)
+"""
+
+
+@pytest.fixture(scope="module")
+def lstm(sandbox: Sandbox) -> Iterator[Grader]:
+    assignment = load_assignment(SOLUTIONS / "lstm_forward")
+    options = GradeOptions(assignment="lstm_forward", public_only=True)  # messages shown
+    with Grader(options, sandbox, assignment) as grader:
+        yield grader
+
+
+def _grade(grader: Grader, **overrides: str) -> GradeResult:
+    return grader.grade_bytes(notebook(lstm_correct_cells(**overrides)), name="lstm.ipynb")
+
+
+def test_a_fresh_copy_of_torchs_python_lstm_earns_no_value_credit(lstm: Grader) -> None:
+    result = _grade(lstm, lstm_forward=FRESH_FORWARD, lstm_forward_fused=FRESH_FUSED)
+    checks = by_id(result)
+    for check in ("lstm_forward.values", "lstm_forward_fused.values"):
+        assert checks[check].points == 0, describe(result)
+        # Refused at run time, whatever the scan knows: the copy's module is named, not a word
+        # of the source.
+        assert "quantizable" in checks[check].message, describe(result)
+
+
+@pytest.mark.slow
+def test_a_second_copy_of_a_refused_module_is_refused_by_every_route() -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _SECOND_COPIES, root], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "[]", done.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("import pydoc", "pydoc"),
+        ("from pydoc import importfile", "pydoc"),
+        ("import timeit", "timeit"),
+        ("import doctest", "doctest"),
+        ("import cProfile", "cProfile"),
+        ("import site", "site"),
+        ("from typing import get_type_hints", "get_type_hints"),
+    ],
+)
+def test_standard_library_code_loaders_are_escapes(line: str, named: str) -> None:
+    forward = FRESH_FORWARD.replace("import pydoc", line)
+    extracted = extract(
+        load_notebook(notebook(lstm_correct_cells(lstm_forward=forward))), ("lstm_forward",)
+    )
+    assert extracted.escapes.get("lstm_forward") == named
