@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.helpers import by_id, describe
-from fixtures.lstm_submissions import lstm_correct_cells
+from fixtures.lstm_submissions import LSTM_CORRECT, lstm_correct_cells
 from fixtures.submissions import notebook
 
 from grader.extract import extract, load_notebook
@@ -125,7 +125,7 @@ def test_a_second_copy_of_a_refused_module_is_refused_by_every_route() -> None:
     ],
 )
 def test_standard_library_code_loaders_are_escapes(line: str, named: str) -> None:
-    forward = FRESH_FORWARD.replace("import pydoc", line)
+    forward = LSTM_CORRECT["lstm_forward"].replace("):\n", f"):\n    {line}\n", 1)
     extracted = extract(
         load_notebook(notebook(lstm_correct_cells(lstm_forward=forward))), ("lstm_forward",)
     )

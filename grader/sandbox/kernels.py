@@ -4,8 +4,10 @@
 or cell; every namespace and backend), a kernel that raises, on every dispatch key the operator
 had a kernel for, and on CompositeImplicitAutograd so that keys without one land there too. It
 also turns torch's own Python recurrences (decompositions, the quantizable LSTM, export's
-while-loop RNNs) into code that raises. No Python object refers to the registration handles, so
-Python code cannot undo them; an impl a student registers later runs only the student's own code.
+while-loop RNNs) into code that raises, and refuses to run any module file loaded so far a second
+time (a fresh copy, by path, bytecode or reload, would hold the recurrences unrefused). No Python
+object refers to the registration handles, so Python code cannot undo them; an impl a student
+registers later runs only the student's own code.
 
 Call it only in the fork server or a child, never in the grader's process: parity runs nn.RNN.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 import re
 import sys
 import types
@@ -65,6 +68,7 @@ def disable() -> list[str]:
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel", each time
         failures = _refuse_operators(operators)
     failures += _refuse_python_recurrences()
+    _refuse_second_copies()
     return failures
 
 
@@ -162,6 +166,31 @@ def _recurrent_overloads() -> Iterator[Any]:
             for op in list(vars(packet).values()):
                 if isinstance(op, torch._ops.OpOverload):
                     yield op
+
+
+def _refuse_second_copies() -> None:
+    """From now on, running the code of a module file already loaded raises (an audit hook: no
+    Python code can remove it). A first import of a new module still runs."""
+    loaded: dict[str, str] = {}  # a loaded module's file, its real path -> the module's name
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__dict__", {}).get("__file__")
+        if isinstance(file, str) and os.path.isabs(file):
+            loaded.setdefault(os.path.realpath(file), name)
+    _untrack(_py_object(loaded))  # gc.get_objects() cannot hand it to student code
+
+    def refuse_copies(event: str, args: tuple[Any, ...]) -> None:
+        if event != "exec":
+            return
+        file = getattr(args[0], "co_filename", "")
+        if isinstance(file, str) and os.path.isabs(file):
+            name = loaded.get(os.path.realpath(file))
+            if name is not None and getattr(args[0], "co_name", "") == "<module>":
+                raise RuntimeError(f"{MESSAGE}: {name} (loaded again from its file){_HINT}")
+
+    for held in (refuse_copies, *(refuse_copies.__closure__ or ())):
+        _untrack(_py_object(held))  # out of gc's sight; untracked, never to be freed: pinned
+        _incref(_py_object(held))
+    sys.addaudithook(refuse_copies)
 
 
 _TEMPLATES: dict[int, types.CodeType] = {}  # free variables -> code that raises _PLACEHOLDER
