@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 from fixtures.helpers import by_id, describe
 from fixtures.lstm_submissions import LSTM_CORRECT, lstm_correct_cells
 from fixtures.submissions import notebook
@@ -130,3 +136,31 @@ def test_standard_library_code_loaders_are_escapes(line: str, named: str) -> Non
         load_notebook(notebook(lstm_correct_cells(lstm_forward=forward))), ("lstm_forward",)
     )
     assert extracted.escapes.get("lstm_forward") == named
+
+
+def _classroom_step(name: str) -> str:
+    workflow = resources.files("grader") / "templates" / "classroom.yml"
+    job = yaml.safe_load(workflow.read_text())["jobs"]["run-autograding-tests"]
+    return str(next(step["run"] for step in job["steps"] if step.get("name") == name))
+
+
+@pytest.mark.slow
+def test_a_report_committed_by_the_student_never_reaches_classroom(tmp_path: Path) -> None:
+    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
+    repo.mkdir()
+    bin_dir.mkdir()
+    forged = Path(__file__).parent / "goldens" / "all_passed.json"
+    shutil.copy(forged, repo / "report.json")  # no notebook: `check` writes no report
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    outputs = tmp_path / "outputs"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "rnn_forward.ipynb",
+           "GITHUB_OUTPUT": str(outputs)}  # fmt: skip
+    script = _classroom_step("Run the public checks")
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    told = json.loads(base64.b64decode(values["result"]))
+    assert sum(test["score"] for test in told["tests"]) == 0, told
+    assert "not found" in json.dumps(told), told
