@@ -24,6 +24,7 @@ from grader.load import SOLUTIONS, load_assignment
 from grader.results import GradeResult
 from grader.sandbox.client import Sandbox
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the sandbox's walls are Linux's")
 
 # torch's own Python LSTM cell (the quantizable one), loaded afresh from its file by a route the
@@ -110,9 +111,11 @@ def test_a_fresh_copy_of_torchs_python_lstm_earns_no_value_credit(lstm: Grader) 
 
 @pytest.mark.slow
 def test_a_second_copy_of_a_refused_module_is_refused_by_every_route() -> None:
-    root = str(Path(__file__).resolve().parents[1])
     done = subprocess.run(
-        [sys.executable, "-c", _SECOND_COPIES, root], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _SECOND_COPIES, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[-2] == "[]", done.stdout
@@ -144,23 +147,51 @@ def _classroom_step(name: str) -> str:
     return str(next(step["run"] for step in job["steps"] if step.get("name") == name))
 
 
-@pytest.mark.slow
-def test_a_report_committed_by_the_student_never_reaches_classroom(tmp_path: Path) -> None:
-    repo, bin_dir = tmp_path / "repo", tmp_path / "bin"
-    repo.mkdir()
+def _run_classroom_check(repo: Path, tmp_path: Path, env: dict[str, str]) -> dict[str, object]:
+    """Run the workflow's grading step in `repo` as GitHub would; what it tells Classroom."""
+    bin_dir, outputs = tmp_path / "bin", tmp_path / "outputs"
     bin_dir.mkdir()
-    forged = Path(__file__).parent / "goldens" / "all_passed.json"
-    shutil.copy(forged, repo / "report.json")  # no notebook: `check` writes no report
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python").chmod(0o755)
-    outputs = tmp_path / "outputs"
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "NOTEBOOK": "rnn_forward.ipynb",
-           "GITHUB_OUTPUT": str(outputs)}  # fmt: skip
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs),
+           **env}  # fmt: skip
     script = _classroom_step("Run the public checks")
     done = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
-    told = json.loads(base64.b64decode(values["result"]))
-    assert sum(test["score"] for test in told["tests"]) == 0, told
+    told: dict[str, object] = json.loads(base64.b64decode(values["result"]))
+    return told
+
+
+def _points(told: dict[str, object]) -> float:
+    tests = told["tests"]
+    assert isinstance(tests, list)
+    return float(sum(test["score"] for test in tests))
+
+
+@pytest.mark.slow
+def test_a_report_committed_by_the_student_never_reaches_classroom(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    forged = Path(__file__).parent / "goldens" / "all_passed.json"
+    shutil.copy(forged, repo / "report.json")  # no notebook: `check` writes no report
+    told = _run_classroom_check(repo, tmp_path, {"NOTEBOOK": "rnn_forward.ipynb"})
+    assert _points(told) == 0, told
     assert "not found" in json.dumps(told), told
+
+
+@pytest.mark.slow
+def test_classroom_grades_its_own_assignment_whatever_the_notebook_declares(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    other = json.loads((ROOT / "examples" / "correct.ipynb").read_bytes())  # the RNN, solved
+    other["metadata"]["rnn_grader"] = {"assignment": "rnn_forward"}
+    (repo / "lstm_forward.ipynb").write_text(json.dumps(other))
+    env = {"NOTEBOOK": "lstm_forward.ipynb", "ASSIGNMENT": "lstm_forward"}
+    told = _run_classroom_check(repo, tmp_path, env)
+    most = told["max_score"]
+    assert isinstance(most, int | float) and 0 < _points(told) < most, told
+    assert "lstm_forward.values" in json.dumps(told), told
