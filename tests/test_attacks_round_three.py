@@ -131,6 +131,8 @@ def test_a_second_copy_of_a_refused_module_is_refused_by_every_route() -> None:
         ("import cProfile", "cProfile"),
         ("import site", "site"),
         ("from typing import get_type_hints", "get_type_hints"),
+        ("f = torch._utils._import_dotted_name(path)", "_import_dotted_name"),
+        ("from unittest.mock import _importer", "_importer"),
     ],
 )
 def test_standard_library_code_loaders_are_escapes(line: str, named: str) -> None:
