@@ -59,7 +59,8 @@ ESCAPE_NAMES = frozenset(
         "__objclass__", "__defaults__", "__kwdefaults__", "cell_contents", "__traceback__",
         "tb_next", "gi_code", "ag_frame", "__getattr__", "get_field", "Formatter",
         "load_library", "PackageImporter", "pydoc", "importfile", "timeit", "doctest",
-        "cProfile", "get_type_hints", "ForwardRef",
+        "cProfile", "get_type_hints", "ForwardRef", "_import_dotted_name", "_importer",
+        "_dot_lookup",
     }
 )  # fmt: skip
 # Builtins that load or reach code (as plain names); `model.eval()` is an attribute, not these.
