@@ -57,12 +57,13 @@ FRESH_FUSED = _FRESH_CELL.replace("{name}", "lstm_forward_fused")
 # Every way to run a second copy of a module the refusal patched: by path, from its bytecode,
 # reloaded, or its file's code compiled under its own name. Each must raise the refusal.
 _SECOND_COPIES = """
-import importlib, pydoc, sys, warnings
+import importlib, os, pydoc, sys, tempfile, warnings
 import torch
 sys.path.insert(0, sys.argv[1])
 from grader.sandbox import kernels
 warnings.simplefilter("ignore")
 assert kernels.disable() == []
+os.chdir(tempfile.mkdtemp())
 import torch.ao.nn.quantizable.modules.rnn as quantizable
 source = quantizable.__file__
 cached = importlib.util.cache_from_source(source)
@@ -72,6 +73,14 @@ routes = {
     "through a link": lambda: pydoc.importfile(source.replace("/modules/", "/modules/../modules/")),
     "reloaded": lambda: importlib.reload(torch._decomp.decompositions),
     "compiled": lambda: exec(compile(open(source).read(), source, "exec"), {"__name__": "copy"}),
+    "hard link": lambda: (os.link(source, "copy.py"), pydoc.importfile("copy.py")),
+    # last: what the refusal could have leaned on, replaced by student code
+    "path functions replaced": lambda: (
+        setattr(os.path, "realpath", lambda path: "/nowhere"),
+        setattr(os.path, "isabs", lambda path: False),
+        setattr(os.path, "normpath", lambda path: "/nowhere"),
+        pydoc.importfile(source),
+    ),
 }
 ran = []
 for name, route in routes.items():
