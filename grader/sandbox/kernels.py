@@ -169,28 +169,48 @@ def _recurrent_overloads() -> Iterator[Any]:
 
 
 def _refuse_second_copies() -> None:
-    """From now on, running the code of a module file already loaded raises (an audit hook: no
-    Python code can remove it). A first import of a new module still runs."""
-    loaded: dict[str, str] = {}  # a loaded module's file, its real path -> the module's name
+    """From now on, running code from the file of a module already loaded raises (an audit hook:
+    no Python code can remove it); a first import of a new module still runs. Files are told by
+    device and inode, so a link or a path through `..` is the same file."""
+    refusals: dict[tuple[int, int], str] = {}  # a loaded module's file -> what running it raises
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__dict__", {}).get("__file__")
-        if isinstance(file, str) and os.path.isabs(file):
-            loaded.setdefault(os.path.realpath(file), name)
-    _untrack(_py_object(loaded))  # gc.get_objects() cannot hand it to student code
+        try:
+            found = os.stat(file) if isinstance(file, str) else None
+        except (OSError, ValueError):
+            continue
+        if found is not None:
+            message = f"{MESSAGE}: {name} (loaded again from its file){_HINT}"
+            refusals.setdefault((found.st_dev, found.st_ino), message)
+    _untrack(_py_object(refusals))  # gc.get_objects() cannot hand it to student code
+    hook = _copy_refuser(refusals, os.stat, RuntimeError, (OSError, ValueError))
+    for held in (hook, *(hook.__closure__ or ())):
+        _untrack(_py_object(held))  # out of gc's sight; untracked, never to be freed: pinned
+        _incref(_py_object(held))
+    sys.addaudithook(hook)
+
+
+def _copy_refuser(
+    refusals: dict[tuple[int, int], str],
+    stat: Callable[[str], os.stat_result],
+    error: type[Exception],
+    missing: tuple[type[Exception], ...],
+) -> Callable[[str, tuple[Any, ...]], None]:
+    """The audit hook; it reads no global and no builtin (student code could replace those): all
+    it calls is bound here, in the fork server."""
 
     def refuse_copies(event: str, args: tuple[Any, ...]) -> None:
         if event != "exec":
             return
-        file = getattr(args[0], "co_filename", "")
-        if isinstance(file, str) and os.path.isabs(file):
-            name = loaded.get(os.path.realpath(file))
-            if name is not None and getattr(args[0], "co_name", "") == "<module>":
-                raise RuntimeError(f"{MESSAGE}: {name} (loaded again from its file){_HINT}")
+        try:
+            found = stat(args[0].co_filename)
+        except missing:
+            return  # "<string>" and other code that no file holds
+        message = refusals.get((found.st_dev, found.st_ino))
+        if message is not None:
+            raise error(message)
 
-    for held in (refuse_copies, *(refuse_copies.__closure__ or ())):
-        _untrack(_py_object(held))  # out of gc's sight; untracked, never to be freed: pinned
-        _incref(_py_object(held))
-    sys.addaudithook(refuse_copies)
+    return refuse_copies
 
 
 _TEMPLATES: dict[int, types.CodeType] = {}  # free variables -> code that raises _PLACEHOLDER
