@@ -1,7 +1,8 @@
 """Static signals read from the source: built-in recurrences, tracer evasion, and escapes it names.
 
 An escape is machinery a from-scratch forward never needs and that reaches code outside the
-notebook's own: foreign functions (ctypes), code loading (exec, importlib, pickle), reading
+notebook's own: foreign functions (ctypes), code loading (exec, importlib, pickle, and the
+standard library's other loaders: pydoc, timeit, doctest, typing's hint evaluation), reading
 source or library files, introspection (frames, __globals__, gc), torch's internals (torch._C,
 torch.ops) and attribute lookups by a computed name, which could spell any of these.
 
@@ -57,7 +58,9 @@ ESCAPE_NAMES = frozenset(
         "_frozen_importlib", "_frozen_importlib_external", "__self__", "__func__", "__wrapped__",
         "__objclass__", "__defaults__", "__kwdefaults__", "cell_contents", "__traceback__",
         "tb_next", "gi_code", "ag_frame", "__getattr__", "get_field", "Formatter",
-        "load_library", "PackageImporter",
+        "load_library", "PackageImporter", "pydoc", "importfile", "timeit", "doctest",
+        "cProfile", "get_type_hints", "ForwardRef", "_import_dotted_name", "_importer",
+        "_dot_lookup",
     }
 )  # fmt: skip
 # Builtins that load or reach code (as plain names); `model.eval()` is an attribute, not these.
@@ -71,8 +74,9 @@ ESCAPE_ATTRIBUTES = frozenset(
 )  # fmt: skip
 # Modules counted when imported (as names they are too common to flag): gc, ast, builtins, io.
 ESCAPE_IMPORTS = frozenset(
-    {"gc", "ast", "builtins", "io", "types", "pathlib", "code", "codeop", "imp", "pdb"}
-)
+    {"gc", "ast", "builtins", "io", "types", "pathlib", "code", "codeop", "imp", "pdb", "bdb",
+     "site", "profile", "trace", "modulefinder", "idlelib"}
+)  # fmt: skip
 _SYS_ESCAPES = frozenset({"modules", "_getframe", "meta_path", "path_hooks", "settrace"})
 _LOOKUPS = frozenset({"getattr", "setattr", "hasattr", "delattr"})
 _FROM_IMPORTED = ESCAPE_NAMES | ESCAPE_BUILTINS | ESCAPE_ATTRIBUTES  # `from torch import ops`

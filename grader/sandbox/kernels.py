@@ -4,8 +4,10 @@
 or cell; every namespace and backend), a kernel that raises, on every dispatch key the operator
 had a kernel for, and on CompositeImplicitAutograd so that keys without one land there too. It
 also turns torch's own Python recurrences (decompositions, the quantizable LSTM, export's
-while-loop RNNs) into code that raises. No Python object refers to the registration handles, so
-Python code cannot undo them; an impl a student registers later runs only the student's own code.
+while-loop RNNs) into code that raises, and refuses to run any module file loaded so far a second
+time (a fresh copy, by path, bytecode or reload, would hold the recurrences unrefused). No Python
+object refers to the registration handles, so Python code cannot undo them; an impl a student
+registers later runs only the student's own code.
 
 Call it only in the fork server or a child, never in the grader's process: parity runs nn.RNN.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 import re
 import sys
 import types
@@ -65,6 +68,7 @@ def disable() -> list[str]:
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel", each time
         failures = _refuse_operators(operators)
     failures += _refuse_python_recurrences()
+    _refuse_second_copies()
     return failures
 
 
@@ -162,6 +166,51 @@ def _recurrent_overloads() -> Iterator[Any]:
             for op in list(vars(packet).values()):
                 if isinstance(op, torch._ops.OpOverload):
                     yield op
+
+
+def _refuse_second_copies() -> None:
+    """From now on, running code from the file of a module already loaded raises (an audit hook:
+    no Python code can remove it); a first import of a new module still runs. Files are told by
+    device and inode, so a link or a path through `..` is the same file."""
+    refusals: dict[tuple[int, int], str] = {}  # a loaded module's file -> what running it raises
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__dict__", {}).get("__file__")
+        try:
+            found = os.stat(file) if isinstance(file, str) else None
+        except (OSError, ValueError):
+            continue
+        if found is not None:
+            message = f"{MESSAGE}: {name} (loaded again from its file){_HINT}"
+            refusals.setdefault((found.st_dev, found.st_ino), message)
+    _untrack(_py_object(refusals))  # gc.get_objects() cannot hand it to student code
+    hook = _copy_refuser(refusals, os.stat, RuntimeError, (OSError, ValueError))
+    for held in (hook, *(hook.__closure__ or ())):
+        _untrack(_py_object(held))  # out of gc's sight; untracked, never to be freed: pinned
+        _incref(_py_object(held))
+    sys.addaudithook(hook)
+
+
+def _copy_refuser(
+    refusals: dict[tuple[int, int], str],
+    stat: Callable[[str], os.stat_result],
+    error: type[Exception],
+    missing: tuple[type[Exception], ...],
+) -> Callable[[str, tuple[Any, ...]], None]:
+    """The audit hook; it reads no global and no builtin (student code could replace those): all
+    it calls is bound here, in the fork server."""
+
+    def refuse_copies(event: str, args: tuple[Any, ...]) -> None:
+        if event != "exec":
+            return
+        try:
+            found = stat(args[0].co_filename)
+        except missing:
+            return  # "<string>" and other code that no file holds
+        message = refusals.get((found.st_dev, found.st_ino))
+        if message is not None:
+            raise error(message)
+
+    return refuse_copies
 
 
 _TEMPLATES: dict[int, types.CodeType] = {}  # free variables -> code that raises _PLACEHOLDER
