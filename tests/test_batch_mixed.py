@@ -173,6 +173,9 @@ def test_the_assignment_option_decides_only_what_the_metadata_leaves_open(tmp_pa
     others = json.loads((out / "summary.json").read_text())["other_assignment"]
     assert [(o["student"], o["assignment"]) for o in others] == [("says-lstm", "lstm_forward")]
     assert "says-lstm" in (out / "summary.md").read_text().split("another assignment")[1]
+    # Canvas gets the asked assignment's column alone: no import overwrites the other's grades.
+    canvas = {row[0]: row[5:] for row in _csv(out / "canvas.csv")}
+    assert canvas["Student"] == ["rnn_forward"] and canvas["says-lstm"] == [""]
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ def write_exports(
     with _locked(out / LOCK):
         rows = book.current()
         _atomic_write(out / GRADES_CSV, grades_csv(rows))
-        _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_columns))
+        _atomic_write(out / CANVAS_CSV, canvas_csv(rows, layouts, canvas_columns, only=asked))
         written = _write_reports(book, rows, out, formats)
         summary = summarize(rows, roster, asked=asked)
         _atomic_write(out / SUMMARY_JSON, json.dumps(summary, indent=2) + "\n")
@@ -113,7 +113,10 @@ def grades_csv(rows: list[Row]) -> str:
 
 
 def canvas_csv(
-    rows: list[Row], layouts: dict[str, str], columns: Mapping[str, str] | None = None
+    rows: list[Row],
+    layouts: dict[str, str],
+    columns: Mapping[str, str] | None = None,
+    only: str = "",
 ) -> str:
     """Canvas's gradebook CSV: its five identity columns, one column per assignment present
     (titled by `columns`, else by its name), and the "Points Possible" row second, as a Canvas
@@ -122,10 +125,12 @@ def canvas_csv(
 
     A Canvas download's ids are Canvas user ids (`ID`); Gradescope's are SIS ids (`SIS User ID`,
     or `SIS Login ID` for an e-mail); folder names and file stems are taken for logins.
+    With `only` (the batch's --assignment), that assignment's column alone: a notebook whose
+    metadata named another must not overwrite that other assignment's grades on import.
     """
-    names = groups.present(rows)
+    names = [only] if only else groups.present(rows)
     titles = [(columns or {}).get(name, name) for name in names]
-    possible = [max(r.max_score for r in groups.of(rows, name)) for name in names]
+    possible = [max((r.max_score for r in groups.of(rows, name)), default=0) for name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([*CANVAS_HEADER, *(_text(title) for title in titles)])
